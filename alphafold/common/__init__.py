@@ -1,0 +1,1 @@
+"""Shared constants and small utilities used by data, model and outputs."""

@@ -1,0 +1,1 @@
+"""Everything before the network: inputs, MSA and template search, feature processing, feature store."""

@@ -1,0 +1,1 @@
+"""Outputs people use: PDB/ModelCIF, scores and PAE JSON, ranking, plots, campaign report, evaluation."""

@@ -1,0 +1,1 @@
+"""Sharded execution of the network across an explicitly passed process group (gloo on CPU, NCCL on GPU)."""

@@ -1,0 +1,1 @@
+"""Amber relaxation of predicted structures with OpenMM, as AlphaFold2 does it."""

@@ -1,0 +1,1 @@
+"""Ray runtime: long-lived fold workers, tensor-parallel gangs, the batch driver."""

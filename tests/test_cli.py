@@ -1,0 +1,49 @@
+"""The `alphafold` command: discovery of subcommands, help, and one-line user errors."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from alphafold import cli as cli_pkg
+from alphafold.errors import UserError
+
+
+def test_help_lists_discovered_subcommands(cli):
+    proc = cli("--help")
+    assert "usage: alphafold" in proc.stdout
+    parser = cli_pkg.build_parser()
+    subactions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    assert subactions, "the parser has a subcommand group"
+    for name in subactions[0].choices:
+        assert name in proc.stdout
+
+
+def test_no_command_prints_help_and_fails(cli):
+    proc = cli(check=False)
+    assert proc.returncode == 1
+    assert "usage: alphafold" in proc.stdout
+
+
+def test_user_error_is_one_line_without_traceback(monkeypatch, capsys):
+    def boom(args):
+        raise UserError("in.fasta", "sequence is empty", record="sp|P1")
+
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("boom").set_defaults(func=boom)
+    monkeypatch.setattr(cli_pkg, "build_parser", lambda: parser)
+    assert cli_pkg.main(["boom"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == "alphafold boom: error: in.fasta: record 'sp|P1': sequence is empty"
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("where,record,expected", [
+    (None, None, "bad"),
+    ("f.a3m", None, "f.a3m: bad"),
+    ("f.a3m", "q", "f.a3m: record 'q': bad"),
+])
+def test_user_error_message(where, record, expected):
+    assert str(UserError(where, "bad", record=record)) == expected
