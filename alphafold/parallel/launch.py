@@ -1,0 +1,88 @@
+"""Run a function on P local processes that form one tensor-parallel group (torch.multiprocessing, spawn).
+
+Used by ``alphafold run-features --tp P`` and by the distributed tests. The ranks meet on 127.0.0.1 at a
+free port; each rank calls ``fn(group, *args)`` and its return value (keep it picklable and small: numpy
+arrays, numbers) comes back to the parent, indexed by rank. A rank that fails fails the whole launch
+with its traceback; a launch that exceeds ``timeout_s`` is terminated, so nothing waits forever.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue as queue_mod
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.multiprocessing as mp
+
+from alphafold.parallel.group import ParallelConfig, ShardGroup, free_loopback_port, shard_group
+
+log = logging.getLogger(__name__)
+
+
+def _rank_entry(rank: int, fn: Callable[..., Any], world_size: int, port: int, config: ParallelConfig,
+                num_threads: int | None, results: Any, args: tuple) -> None:
+    if num_threads:
+        torch.set_num_threads(num_threads)
+    with shard_group(rank, world_size, "127.0.0.1", port, config) as group:
+        results.put((rank, fn(group, *args)))
+
+
+def spawn(fn: Callable[..., Any], world_size: int, *args: Any, config: ParallelConfig | None = None,
+          timeout_s: float = 600.0, num_threads: int | None = None) -> list[Any]:
+    """Run ``fn(group, *args)`` on ``world_size`` ranks and return their results in rank order.
+
+    ``fn`` must be importable by name (a module-level function). At ``world_size == 1`` it runs in this
+    process with the trivial group: no process, no process group.
+    """
+    config = config or ParallelConfig()
+    if world_size < 1:
+        raise ValueError(f"world size must be at least 1, not {world_size}")
+    if world_size == 1:
+        return [fn(ShardGroup.single(config.torch_device(0)), *args)]
+    if num_threads is None:
+        # Share this machine's cores between the ranks instead of oversubscribing them P times.
+        num_threads = max(1, torch.get_num_threads() // world_size)
+    ctx = mp.get_context("spawn")
+    results = ctx.Queue()
+    port = free_loopback_port()
+    log.info("starting %d ranks (%s on %s), rendezvous 127.0.0.1:%d", world_size,
+             config.resolved_backend, config.device, port)
+    procs = mp.start_processes(
+        _rank_entry, args=(fn, world_size, port, config, num_threads, results, args),
+        nprocs=world_size, join=False, start_method="spawn",
+    )
+    collected: dict[int, Any] = {}
+    deadline = time.monotonic() + timeout_s
+    try:
+        while True:
+            _drain(results, collected)
+            if procs.join(timeout=0.2):
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{world_size} ranks did not finish within {timeout_s:.0f} s")
+        _drain(results, collected, wait_s=5.0, expect=world_size)
+    finally:
+        for proc in procs.processes:
+            if proc.is_alive():
+                proc.kill()
+            proc.join(timeout=10)
+        results.close()
+    missing = sorted(set(range(world_size)) - set(collected))
+    if missing:
+        raise RuntimeError(f"ranks {missing} returned no result")
+    return [collected[r] for r in range(world_size)]
+
+
+def _drain(results: Any, collected: dict[int, Any], wait_s: float = 0.0, expect: int | None = None) -> None:
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            rank, value = results.get(timeout=max(deadline - time.monotonic(), 0.01))
+        except queue_mod.Empty:
+            if expect is None or len(collected) >= expect or time.monotonic() >= deadline:
+                return
+            continue
+        collected[rank] = value

@@ -1,0 +1,129 @@
+"""Sharded collectives on real gloo groups of 1, 2 and 3 ranks, with odd and tiny axis lengths.
+
+Every rank builds the same global tensors from a fixed seed, works on its own shard, and returns what the
+collectives gave it; the parent checks each against slicing the global tensor directly.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from alphafold.parallel import comm
+from alphafold.parallel.group import ParallelConfig, ShardGroup, free_loopback_port, init_shard_group
+from alphafold.parallel.launch import spawn
+
+# Distinct sizes so a swapped axis cannot pass by coincidence; 2 < P = 3 leaves one rank an empty piece.
+LENGTHS = (17, 19, 2)
+C = 5
+
+
+def _global_pair(n: int) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(1000 + n)
+    return torch.randn(n, n + 3, C, generator=gen)
+
+
+def _rank_checks(group: ShardGroup, lengths: tuple[int, ...]) -> dict[str, np.ndarray]:
+    out = {}
+    for n in lengths:
+        z = _global_pair(n)  # [N, N + 3, C]: rows and columns of different lengths
+        rows = comm.shard(z, 0, group)
+        out[f"rows{n}"] = rows.numpy().copy()
+        out[f"gather{n}"] = comm.gather(rows, 0, n, group).numpy()
+        # row-sharded [rows_r, N+3, C] -> column-sharded [N, cols_r, C] and back
+        cols = comm.reshard(rows, 0, 1, group, n_src=n)
+        out[f"cols{n}"] = cols.numpy()
+        out[f"back{n}"] = comm.reshard(cols, 1, 0, group).numpy()
+        # a trailing axis as the destination, through negative indices
+        out[f"chan{n}"] = comm.reshard(rows, 0, -1, group, n_src=n).numpy()
+        pieces = [(off, piece.numpy().copy()) for off, piece in comm.stream(rows, 0, n, group)]
+        out[f"stream{n}"] = np.concatenate([p for _, p in pieces], axis=0)
+        out[f"stream_offsets{n}"] = np.array([off for off, _ in pieces])
+    total = comm.all_reduce_sum(torch.full((3,), float(group.rank + 1)), group)
+    out["sum"] = total.numpy()
+    out["size"] = np.array(group.size)
+    return out
+
+
+def _expected_rows(z: np.ndarray, p: int, r: int, axis: int) -> np.ndarray:
+    start = comm.split_offsets(z.shape[axis], p)[r]
+    size = comm.split_sizes(z.shape[axis], p)[r]
+    return np.take(z, np.arange(start, start + size), axis=axis)
+
+
+@pytest.mark.parametrize("n,p", [(17, 1), (17, 2), (19, 3), (2, 3), (0, 2), (7, 7)])
+def test_split_sizes_cover_axis_and_differ_by_at_most_one(n, p):
+    sizes = comm.split_sizes(n, p)
+    assert len(sizes) == p and sum(sizes) == n
+    assert max(sizes) - min(sizes) <= 1
+    assert comm.split_offsets(n, p) == [sum(sizes[:r]) for r in range(p)]
+
+
+def test_split_sizes_rejects_no_ranks():
+    with pytest.raises(ValueError):
+        comm.split_sizes(5, 0)
+
+
+def test_trivial_group_is_identity_without_copies():
+    group = ShardGroup.single()
+    x = torch.randn(17, 19, 3)
+    assert comm.shard(x, 0, group) is x
+    assert comm.gather(x, 0, 17, group) is x
+    assert comm.reshard(x, 0, 1, group) is x
+    assert comm.all_reduce_sum(x, group) is x
+    assert [(off, piece) for off, piece in comm.stream(x, 1, 19, group)] == [(0, x)]
+
+
+@pytest.mark.distributed
+@pytest.mark.parametrize("world_size", [1, 2, 3])
+def test_collectives_match_slicing_of_the_global_tensor(world_size):
+    results = spawn(_rank_checks, world_size, LENGTHS, timeout_s=180)
+    assert len(results) == world_size
+    for r, got in enumerate(results):
+        assert int(got["size"]) == world_size
+        np.testing.assert_array_equal(got["sum"], np.full(3, world_size * (world_size + 1) / 2))
+        for n in LENGTHS:
+            z = _global_pair(n).numpy()
+            np.testing.assert_array_equal(got[f"rows{n}"], _expected_rows(z, world_size, r, 0))
+            np.testing.assert_array_equal(got[f"gather{n}"], z)
+            np.testing.assert_array_equal(got[f"cols{n}"], _expected_rows(z, world_size, r, 1))
+            np.testing.assert_array_equal(got[f"back{n}"], got[f"rows{n}"])
+            np.testing.assert_array_equal(got[f"chan{n}"], _expected_rows(z, world_size, r, 2))
+            np.testing.assert_array_equal(got[f"stream{n}"], z)
+            assert list(got[f"stream_offsets{n}"]) == comm.split_offsets(n, world_size)
+
+
+def _fail_on_rank_one(group: ShardGroup) -> int:
+    if group.rank == 1:
+        raise RuntimeError("rank one gives up")
+    return group.rank
+
+
+@pytest.mark.distributed
+def test_a_failing_rank_fails_the_launch():
+    with pytest.raises(Exception, match="rank one gives up"):
+        spawn(_fail_on_rank_one, 2, timeout_s=120, config=ParallelConfig(rendezvous_timeout_s=20))
+
+
+def test_config_selects_backend_and_device_by_configuration():
+    assert ParallelConfig().resolved_backend == "gloo"
+    cuda = ParallelConfig(device="cuda")
+    assert cuda.resolved_backend == "nccl"
+    assert cuda.torch_device(1).type == "cuda"
+    assert ParallelConfig(device="cuda", backend="gloo").resolved_backend == "gloo"
+    with pytest.raises(ValueError):
+        ParallelConfig(backend="nccl", device="cpu")
+    with pytest.raises(ValueError):
+        ParallelConfig(backend="mpi")
+
+
+@pytest.mark.distributed
+def test_rendezvous_with_a_missing_rank_times_out_instead_of_waiting_forever():
+    start = time.monotonic()
+    with pytest.raises(Exception, match="(?i)timed? ?out|timeout"):
+        init_shard_group(0, 2, "127.0.0.1", free_loopback_port(), ParallelConfig(rendezvous_timeout_s=2))
+    assert time.monotonic() - start < 30
+    assert not torch.distributed.is_initialized()
