@@ -1,0 +1,149 @@
+"""Analytic memory and communication model of the axially sharded trunk (pure functions).
+
+Used by the driver to route a target to one device or a gang of P, and by the benchmark to compare measured
+traffic with what the sharding scheme should send. All counts are per rank, for P ranks sharing one target:
+the pair representation z [N_res, N_res, c_z] split by rows (R = ceil(N_res / P) rows per rank), the MSA
+m [N_seq, N_res, c_m] split by sequences or by residues, the extra MSA likewise.
+
+The memory model is resident activations (z, m, extra MSA shards) plus the largest transient of any one
+operation (attention logits, gathered biases, triangle-multiplication projections, all-to-all buffers), plus
+the weights; the heads at the end run on rank 0 only and need the assembled outputs. It is an estimate of
+the allocator's peak, checked against measurement in ``benchmarks/parallel_memory.py``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from alphafold.model.config import BASE, ModelConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class TargetShape:
+    """The sizes of one target that drive memory.
+
+    Attributes:
+      n_res: N_res, residues.
+      n_seq: N_seq, clustered MSA rows the Evoformer sees (512 for model_1_ptm: 508 clusters + 4 template
+        torsion rows).
+      n_extra: N_extra_seq, extra-MSA rows (5120 in DeepMind's config; fewer when the MSA is shallower).
+      n_templ: templates embedded by the template pair stack.
+    """
+
+    n_res: int
+    n_seq: int = 512
+    n_extra: int = 5120
+    n_templ: int = 4
+
+    def __post_init__(self):
+        if self.n_res < 1 or self.n_seq < 1 or self.n_extra < 0 or self.n_templ < 0:
+            raise ValueError(f"invalid target shape {self}")
+
+
+@dataclasses.dataclass(frozen=True)
+class MemoryEstimate:
+    """Bytes one rank needs: weights + resident activations + the largest single transient."""
+
+    weights: int
+    resident: int
+    transients: dict[str, int]
+
+    @property
+    def peak_transient(self) -> tuple[str, int]:
+        name = max(self.transients, key=self.transients.get)
+        return name, self.transients[name]
+
+    @property
+    def peak(self) -> int:
+        return self.weights + self.resident + self.peak_transient[1]
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def rank_memory(shape: TargetShape, p: int, config: ModelConfig = BASE, chunk_size: int | None = None,
+                weights_bytes: int = 0, dtype_bytes: int = 4) -> MemoryEstimate:
+    """Estimated per-rank memory of running the sharded trunk on ``shape`` with ``p`` ranks.
+
+    ``chunk_size`` bounds the rows (of z or m) handled at once by attention, transitions and the outer
+    product mean; None is unchunked. The estimate counts the worst rank (the one holding ceil(n / p)).
+    """
+    if p < 1:
+        raise ValueError(f"p must be >= 1, got {p}")
+    ev, ex, tp = config.evoformer, config.extra_msa, config.template
+    n, s, e = shape.n_res, shape.n_seq, shape.n_extra
+    r, s_r, e_r = _ceil_div(n, p), _ceil_div(s, p), _ceil_div(e, p)
+
+    def rows(k: int) -> int:
+        return k if chunk_size is None else min(chunk_size, k)
+
+    c_z, c_m = ev.c_z, ev.c_m
+    resident = r * n * c_z + s_r * n * c_m + e_r * n * ex.c_e
+    t = {}
+    # Triangle attention (Alg. 13/14): gathered bias [N, N, H], q/k/v/gate/out for a chunk of rows, logits
+    # and their softmax [H, rows, N, N].
+    t["triangle_attention"] = (n * n * ev.num_heads_pair + 5 * rows(r) * n * c_z
+                               + 2 * ev.num_heads_pair * rows(r) * n * n)
+    # Triangle multiplication (Alg. 11/12): a, b, gates [R, N, c], one streamed partner piece, output.
+    t["triangle_multiplication"] = 4 * r * n * ev.c_hidden_tri_mul + 2 * r * n * c_z
+    # All-to-all of z between row and column sharding: send and receive buffers.
+    t["pair_reshard"] = 2 * r * n * c_z
+    t["pair_transition"] = rows(r) * n * (ev.transition_factor + 1) * c_z
+    # MSA row attention with pair bias (Alg. 7), sequence-sharded.
+    t["msa_row_attention"] = (n * n * ev.num_heads_msa + 5 * rows(s_r) * n * c_m
+                              + 2 * ev.num_heads_msa * rows(s_r) * n * n)
+    # MSA column attention (Alg. 8), residue-sharded.
+    t["msa_column_attention"] = 5 * s * rows(r) * c_m + 2 * ev.num_heads_msa * rows(r) * s * s
+    t["msa_reshard"] = 2 * s_r * n * c_m
+    t["msa_transition"] = rows(s_r) * n * (ev.transition_factor + 1) * c_m
+    # Outer product mean (Alg. 10): local a [S, R, c], gathered b [S, N, c], outer products of a chunk.
+    c_o = ev.c_hidden_outer
+    t["outer_product_mean"] = s * r * c_o + s * n * c_o + rows(r) * n * (c_o * c_o + c_z)
+    # Extra-MSA stack (Alg. 18): row attention with pair bias on sequence shards, global column attention.
+    t["extra_msa_row_attention"] = (n * n * ex.num_heads_row + 5 * rows(e_r) * n * ex.c_e
+                                    + 2 * ex.num_heads_row * rows(e_r) * n * n)
+    t["extra_msa_column_attention"] = 3 * e * rows(r) * ex.c_e
+    if tp.enabled and shape.n_templ:
+        # Template pair stack (Alg. 16), one template at a time: its pair tensor and triangle attention.
+        t["template_pair_stack"] = (2 * r * n * tp.c_t + n * n * tp.num_heads_tri
+                                    + 2 * tp.num_heads_tri * rows(r) * n * n + 5 * rows(r) * n * tp.c_t)
+    # Heads on rank 0: assembled z, distogram and PAE logits [N, N, 64], masked-MSA logits.
+    heads = n * n * (c_z + 2 * config.heads.distogram_num_bins) + s * n * config.heads.masked_msa_num_output
+    t["heads_rank0"] = heads - resident  # the shards are freed once the assembled copy exists
+    return MemoryEstimate(
+        weights=weights_bytes,
+        resident=resident * dtype_bytes,
+        transients={k: max(v, 0) * dtype_bytes for k, v in t.items()},
+    )
+
+
+def evoformer_block_bytes_sent(shape: TargetShape, p: int, config: ModelConfig = BASE,
+                               dtype_bytes: int = 4) -> dict[str, int]:
+    """Bytes rank 0 (holding the most rows and sequences) sends in one sharded Evoformer block.
+
+    Counts what this package issues: an all_gather sends the rank's padded piece to each of the P - 1 others;
+    an all-to-all sends everything but the part the rank keeps; a broadcast of the rank's own piece sends it
+    to the P - 1 others. Zero at P = 1.
+    """
+    if p == 1:
+        return {}
+    ev = config.evoformer
+    n, s = shape.n_res, shape.n_seq
+    r, s_r = _ceil_div(n, p), _ceil_div(s, p)
+    sent = {
+        # 4 reshards of z per block: row->col before the incoming triangle ops, back after, twice.
+        # Rank 0 holds R rows and keeps its own R columns of them.
+        "pair_reshard": 4 * r * (n - r) * ev.c_z,
+        # triangle multiplication outgoing + incoming: own partner-projection piece to P - 1 ranks.
+        "triangle_multiplication_stream": 2 * (p - 1) * r * n * ev.c_hidden_tri_mul,
+        # triangle attention start + end: own bias piece [R, N, H] to P - 1 ranks.
+        "triangle_attention_bias": 2 * (p - 1) * r * n * ev.num_heads_pair,
+        # MSA row attention pair bias [R, N, H_m].
+        "msa_row_attention_bias": (p - 1) * r * n * ev.num_heads_msa,
+        # MSA sequence -> residue sharding and back.
+        "msa_reshard": (s_r * (n - r) + r * (s - s_r)) * ev.c_m,
+        # outer product mean: own b piece [S, R, c_o] to P - 1 ranks.
+        "outer_product_mean_gather": (p - 1) * s * r * ev.c_hidden_outer,
+    }
+    return {k: v * dtype_bytes for k, v in sent.items()}
