@@ -11,6 +11,7 @@ PACKAGES=(
   mmseqs2 mmseqs2-examples      # mmseqs; 20,000 real UniProt sequences (DB.fasta.gz)
   kalign tm-align
   t-coffee-examples             # 22 real trypsin-like serine protease structures
+  emboss-test                   # real test structures (2HHB haemoglobin) for the template tests
   slurmctld slurmd slurm-client munge   # single-node SLURM for the workflow tests
   chromium                      # headless browser for the campaign report test
 )

@@ -1,0 +1,61 @@
+"""Reference template features from DeepMind's own template code (run in the reference venv).
+
+    cd /tmp && env -u PYTHONPATH /work/refvenv/bin/python \\
+        <repo>/tests/data/reference/make_af2_templates.py <repo>
+
+Runs AF2 v2.3's hmmsearch template path (hmmbuild --hand on the query MSA, hmmsearch with AF2's flags,
+`HmmsearchHitFeaturizer` with kalign) on the HBB query + globins45 MSA against the test pdb_seqres and
+mmCIF files, and saves the raw template features to tests/data/files/af2_templates_hbb.npz.
+Needs the Debian hmmer and kalign binaries. Never imported by the tests.
+"""
+
+import gzip
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from alphafold.data.tools import hmmsearch
+
+from alphafold.data import templates
+
+MAX_TEMPLATE_DATE = "2020-01-01"
+
+
+def main(repo: Path) -> None:
+    files = repo / "tests/data/files"
+    names, rows = [], []
+    for line in (files / "hbb_globins45.a3m").read_text().splitlines():
+        if line.startswith(">"):
+            names.append(line[1:].split()[0])
+            rows.append("")
+        else:
+            rows[-1] += "".join(c for c in line if not c.islower())
+    width = max(len(n) for n in names) + 2
+    sto = "# STOCKHOLM 1.0\n" + "".join(f"{n:<{width}}{r}\n" for n, r in zip(names, rows))
+    sto += f"{'#=GC RF':<{width}}{'x' * len(rows[0])}\n//\n"
+    query = rows[0]
+    with tempfile.TemporaryDirectory() as tmp:
+        for gz in (files / "mmcif").glob("*.cif.gz"):
+            with gzip.open(gz, "rb") as src, open(Path(tmp) / gz.name[:-3], "wb") as dst:
+                shutil.copyfileobj(src, dst)
+        searcher = hmmsearch.Hmmsearch(binary_path="/usr/bin/hmmsearch",
+                                       hmmbuild_binary_path="/usr/bin/hmmbuild",
+                                       database_path=str(files / "pdb_seqres.txt"))
+        hits = searcher.get_template_hits(searcher.query(sto), query)
+        featurizer = templates.HmmsearchHitFeaturizer(
+            mmcif_dir=tmp, max_template_date=MAX_TEMPLATE_DATE, max_hits=4,
+            kalign_binary_path="/usr/bin/kalign", release_dates_path=None, obsolete_pdbs_path=None)
+        result = featurizer.get_templates(query, hits)
+    feats = dict(result.features)
+    feats["template_domain_names"] = np.array(list(feats["template_domain_names"]), dtype=np.bytes_)
+    feats["template_sequence"] = np.array(list(feats["template_sequence"]), dtype=np.bytes_)
+    feats["template_sum_probs"] = np.asarray(feats["template_sum_probs"], np.float32).reshape(-1, 1)
+    print({k: (v.shape, v.dtype) for k, v in feats.items()}, feats["template_domain_names"])
+    np.savez_compressed(files / "af2_templates_hbb.npz", max_template_date=np.array(MAX_TEMPLATE_DATE),
+                        **feats)
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]).resolve())
