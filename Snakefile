@@ -1,0 +1,24 @@
+# alphafold-hpc campaign workflow: validated inputs -> features (MSA + templates) -> prediction (Ray)
+# -> outputs (+ optional relax) -> campaign summary. Every rule works on a batch of targets (see
+# alphafold/campaign/plan.py); the logic lives in the alphafold.campaign package.
+#
+#   snakemake --workflow-profile cluster/profiles/local                  # this machine
+#   snakemake --workflow-profile cluster/profiles/slurm                  # a SLURM cluster
+#   snakemake ... --config targets=proteome.faa output_dir=results/proteome
+# After an interruption: snakemake --unlock ... ; then the same command again (profiles set
+# --rerun-incomplete); finished targets are never recomputed.
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/targets.smk"
+include: "workflow/rules/features.smk"
+include: "workflow/rules/predict.smk"
+include: "workflow/rules/outputs.smk"
+include: "workflow/rules/summary.smk"
+
+
+rule all:
+    input:
+        summary_outputs(),

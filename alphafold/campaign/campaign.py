@@ -1,0 +1,75 @@
+"""One campaign as the workflow sees it at planning time: validated config, unique targets, batches."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from alphafold.campaign.config import validate_config
+from alphafold.campaign.ledger import file_identity, settings_digest
+from alphafold.campaign.plan import Batch, Tier, parse_tiers, plan_batches
+from alphafold.campaign.resources import StageResources, batch_resources
+from alphafold.campaign.targets import Target, read_targets
+
+
+@dataclass
+class Campaign:
+    config: dict
+    output_dir: Path
+    targets: list[Target]
+    tiers: list[Tier]
+    batches: dict[str, Batch]
+
+    @classmethod
+    def from_config(cls, config: Mapping, validated: bool = False) -> Campaign:
+        config = dict(config) if validated else validate_config(config)
+        targets = read_targets(config["targets"], max_length=config.get("max_length"))
+        tiers = parse_tiers(config["campaign"]["tiers"])
+        return cls(config, Path(config["output_dir"]), targets, tiers, plan_batches(targets, tiers))
+
+    # -- lookups used by the rules' input functions ---------------------------------------------------
+
+    @property
+    def by_key(self) -> dict[str, Target]:
+        if not hasattr(self, "_by_key"):
+            self._by_key = {t.key: t for t in self.targets}
+        return self._by_key
+
+    def batch_of(self) -> dict[str, str]:
+        return {key: b.id for b in self.batches.values() for key in b.members}
+
+    def members(self, batch_id: str) -> list[Target]:
+        return [self.by_key[k] for k in self.batches[batch_id].members]
+
+    def member_records(self, batch_id: str) -> list[dict]:
+        """Plain records of a batch's targets (passed to the batch job as a rule param)."""
+        return [{"key": t.key, "name": t.name, "names": list(t.names), "sequence": t.sequence,
+                 "a3m": t.a3m} for t in self.members(batch_id)]
+
+    def resources(self, stage: str, batch_id: str, attempt: int = 1) -> dict[str, int]:
+        batch = self.batches[batch_id]
+        devices = batch.tier.devices if stage == "predict" else 1
+        return batch_resources(StageResources.from_config(self.config["resources"][stage]), batch, attempt,
+                               devices)
+
+    # -- identities of what a stage's results depend on (their digest keys the completion records) ------
+
+    def stage_settings(self, stage: str) -> dict:
+        c = self.config
+        db = c["databases"]
+        features = {
+            "databases": {k: file_identity(db[k]) for k in ("uniref90", "mgnify", "pdb_seqres", "mmcif_dir")},
+            "max_template_date": db["max_template_date"] if db["pdb_seqres"] else None,
+            "msa_mode": c["features"]["msa_mode"],
+            "preset": c["model"]["preset"], "num_recycle": c["model"]["num_recycle"],
+            "seed": c["model"]["seed"],
+        }
+        if stage == "features":
+            return features
+        model = {"features": settings_digest(features), "preset": c["model"]["preset"],
+                 "params_dir": c["model"]["params_dir"],
+                 "random_params": None if c["model"]["params_dir"] else c["model"]["random_params"]}
+        if stage == "predict":
+            return model
+        return {"predict": settings_digest(model), "relax": c["predict"]["relax"]}

@@ -1,0 +1,94 @@
+"""Entry points of the workflow's scripts (workflow/scripts/*.py): read the Snakemake job, call the package.
+
+Each function takes Snakemake's ``snakemake`` object (input, output, params, log, resources, config) and
+does nothing a plain function in this package could not be tested for.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+from alphafold.campaign.campaign import Campaign
+from alphafold.campaign.ledger import Ledger, ledger_table, write_ledger_tsv
+from alphafold.campaign.runner import BatchJob, StageUnavailable, require_subcommands, run_batch
+from alphafold.io_utils import write_text_atomic
+
+log = logging.getLogger("alphafold.campaign")
+
+
+def setup_logging(log_path: str) -> None:
+    Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+    handlers = [logging.FileHandler(log_path), logging.StreamHandler(sys.stderr)]
+    logging.basicConfig(level=logging.INFO, handlers=handlers, force=True,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def stage_work(stage: str):
+    """The per-target work function of a stage, after checking its commands exist here."""
+    from alphafold.campaign import stages
+
+    table = {"features": (stages.FEATURES_COMMANDS, stages.features_work)}
+    if stage not in table:
+        raise StageUnavailable(f"stage {stage!r} is not wired to a command yet")
+    commands, work = table[stage]
+    require_subcommands(commands)
+    return work
+
+
+def run_batch_job(smk) -> int:
+    stage = smk.params.stage
+    job = BatchJob(
+        stage=stage, batch=smk.wildcards.batch, members=list(smk.params.members), config=smk.config,
+        output_dir=Path(smk.config["output_dir"]), settings=dict(smk.params.settings),
+        attempt=int(smk.resources.attempt), max_attempts=int(smk.config["campaign"]["retries"]) + 1,
+        threads=int(smk.threads), devices=int(getattr(smk.wildcards, "devices", 1) or 1),
+    )
+    try:
+        work = stage_work(stage)
+    except StageUnavailable as err:
+        log.error("%s", err)
+        return 3
+    return run_batch(job, work, Path(smk.output[0]))
+
+
+def prepare_targets(smk) -> int:
+    from alphafold.campaign.targets import TARGETS_COLUMNS
+
+    campaign = Campaign.from_config(smk.config, validated=True)
+    batch_of = campaign.batch_of()
+    lines = ["\t".join((*TARGETS_COLUMNS, "batch"))]
+    for t in campaign.targets:
+        lines.append("\t".join([t.key, t.name, str(t.length), ",".join(t.names[1:]), t.a3m or "", t.sequence,
+                                batch_of[t.key]]))
+    write_text_atomic(smk.output[0], "\n".join(lines) + "\n")
+    log.info("%d unique targets (from %s) in %d batches -> %s", len(campaign.targets),
+             smk.config["targets"], len(campaign.batches), smk.output[0])
+    return 0
+
+
+def summary(smk) -> int:
+    campaign = Campaign.from_config(smk.config, validated=True)
+    ledger = Ledger.of(campaign.output_dir)
+    rows = ledger_table(ledger, campaign.targets, campaign.batch_of())
+    write_ledger_tsv(rows, smk.output.ledger)
+    counts: dict[str, dict[str, int]] = {}
+    for r in rows:
+        counts.setdefault(r["stage"], {}).setdefault(r["state"], 0)
+        counts[r["stage"]][r["state"]] += 1
+    failed = [{"key": r["key"], "name": r["name"], "stage": r["stage"], "failure_type": r["failure_type"]}
+              for r in rows if r["state"] == "failed"]
+    write_text_atomic(smk.output.counts, json.dumps(
+        {"targets": len(campaign.targets), "batches": len(campaign.batches), "counts": counts,
+         "failed": failed}, indent=1, sort_keys=True))
+    log.info("campaign summary: %s; ledger table %s", counts, smk.output.ledger)
+    return 0
+
+
+def main_from_snakemake(smk) -> None:
+    setup_logging(str(smk.log[0]))
+    rule = smk.rule
+    entry = {"prepare_targets": prepare_targets, "summary": summary}.get(rule, run_batch_job)
+    sys.exit(entry(smk))

@@ -1,0 +1,60 @@
+"""The stages' per-target work: which ``alphafold`` commands a batch job runs for one target.
+
+Each stage calls the stage's own command-line interface (the contract between the parts, see
+docs/contracts.md) in a subprocess, with its output appended to the target's log.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alphafold.campaign.runner import BatchJob, CommandResult, alphafold_cmd, run_logged
+from alphafold.io_utils import write_text_atomic
+
+FEATURES_COMMANDS = ("features", "process-features")
+
+
+def features_paths(output_dir: Path, key: str) -> dict[str, Path]:
+    root = Path(output_dir) / "features"
+    return {"query": root / "queries" / f"{key}.fasta",
+            "raw_root": root / "raw",
+            "raw": root / "raw" / key / "features.npz",
+            "processed": root / "processed" / f"{key}.npz"}
+
+
+def features_work(job: BatchJob, member: dict) -> tuple[dict, CommandResult | None]:
+    """MSA search, template search and raw features (``alphafold features``), then AF2's processing
+    (``alphafold process-features``) into the processed ``.npz`` the model reads."""
+    c = job.config
+    key = member["key"]
+    paths = features_paths(job.output_dir, key)
+    if member.get("a3m"):
+        query = Path(member["a3m"])
+    else:
+        # The record is named by the target key, so the raw features land in raw/<key>/features.npz.
+        write_text_atomic(paths["query"], f">{key} {member['name']}\n{member['sequence']}\n")
+        query = paths["query"]
+    db = c["databases"]
+    cmd = alphafold_cmd("features", query, "--output-dir", paths["raw_root"], "--cpus", job.threads)
+    if db["uniref90"]:
+        cmd += ["--uniref90", db["uniref90"]]
+    if db["mgnify"]:
+        cmd += ["--mgnify", db["mgnify"]]
+    if c["features"]["msa_mode"]:
+        cmd += ["--msa-mode", c["features"]["msa_mode"]]
+    if db["pdb_seqres"]:
+        cmd += ["--pdb-seqres", db["pdb_seqres"], "--mmcif-dir", db["mmcif_dir"],
+                "--max-template-date", db["max_template_date"]]
+    logfile = job.target_log(key)
+    result = run_logged(cmd, logfile)
+    if result.returncode != 0:
+        return {}, result
+    if not paths["raw"].is_file():
+        return {}, CommandResult(1, result.seconds)
+    m = c["model"]
+    result2 = run_logged(alphafold_cmd("process-features", paths["raw"], "--preset", m["preset"],
+                                       "--num-recycle", m["num_recycle"], "--seed", m["seed"],
+                                       "--out", paths["processed"]), logfile)
+    if result2.returncode != 0:
+        return {}, result2
+    return {"raw": str(paths["raw"]), "processed": str(paths["processed"])}, None

@@ -1,0 +1,98 @@
+"""How long a proteome-scale campaign takes to plan: `snakemake --dry-run` of the whole workflow.
+
+Measures, in one run, the batched design (targets grouped into hash-keyed batches per length tier, the
+shipped config) against one job per target per stage (every target its own batch), on:
+  - the real bacterial proteome shipped with pyhmmer (2,100 proteins), and
+  - a synthetic 20,000-protein FASTA (log-normal lengths, median 300; seed 0).
+
+    .venv/bin/python benchmarks/plan_campaign.py [--n 20000] [--per-target-max 2100] [--out-dir /tmp/x]
+
+Prints a table (wall seconds of the dry run, DAG jobs) and the batched/per-target ratio; the results
+and the exact command go to docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+AMINO = "ACDEFGHIKLMNPQRSTVWY"
+
+
+def real_proteome() -> Path | None:
+    import pyhmmer
+
+    path = Path(pyhmmer.__file__).parent / "tests" / "data" / "seqs" / "938293.PRJEB85.HG003687.faa"
+    return path if path.is_file() else None
+
+
+def synthetic_fasta(path: Path, n: int, seed: int = 0, median_length: int = 300) -> Path:
+    rng = random.Random(seed)
+    with open(path, "w") as fh:
+        for i in range(n):
+            length = max(20, min(5500, int(rng.lognormvariate(0, 0.6) * median_length)))
+            fh.write(f">syn{i:05d}\n{''.join(rng.choices(AMINO, k=length))}\n")
+    return path
+
+
+def dry_run(targets: Path, out_dir: Path, per_target: bool, timeout: float) -> tuple[float, int | None]:
+    """Wall seconds of `snakemake -n` and the number of jobs it plans (None on time-out)."""
+    cmd = [sys.executable, "-m", "snakemake", "-n", "--cores", "2", "--quiet", "rules",
+           "--config", f"targets={targets}", f"output_dir={out_dir}"]
+    if per_target:
+        # One bucket per possible target: every target its own batch (the naive per-target DAG).
+        extra = out_dir.parent / "per_target_tiers.yaml"
+        extra.write_text("campaign:\n  tiers:\n" + "".join(
+            f"    - {{name: {name}, max_length: {length}, devices: {dev}, buckets: 1000000}}\n"
+            for name, length, dev in (("s", 400, 1), ("m", 1000, 1), ("l", 2500, 2), ("xl", 6000, 4))))
+        cmd += ["--configfiles", str(ROOT / "config" / "config.yaml"), str(extra)]
+    start = time.perf_counter()
+    try:
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return time.perf_counter() - start, None
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"dry run failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    match = re.search(r"^total\s+(\d+)", proc.stdout + proc.stderr, re.M)
+    return seconds, int(match.group(1)) if match else None
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=20000, help="synthetic targets")
+    ap.add_argument("--per-target-max", type=int, default=2100,
+                    help="run the per-target comparison only for inputs up to this many targets")
+    ap.add_argument("--timeout", type=float, default=900)
+    ap.add_argument("--out-dir", type=Path, default=None)
+    args = ap.parse_args()
+    os.environ.setdefault("PYTHONPATH", str(ROOT))
+    work = args.out_dir or Path(tempfile.mkdtemp(prefix="plan-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    inputs = []
+    proteome = real_proteome()
+    if proteome:
+        inputs.append(("real proteome 938293.PRJEB85.HG003687", proteome, 2100))
+    inputs.append((f"synthetic {args.n}", synthetic_fasta(work / f"synthetic_{args.n}.fasta", args.n), args.n))
+    print(f"{'input':40s} {'design':12s} {'jobs':>7s} {'dry run (s)':>12s}")
+    for label, path, n in inputs:
+        batched = dry_run(path, work / "out-batched", False, args.timeout)
+        print(f"{label:40s} {'batched':12s} {batched[1] or '?':>7} {batched[0]:12.1f}", flush=True)
+        if n <= args.per_target_max:
+            naive = dry_run(path, work / "out-per-target", True, args.timeout)
+            shown = f"{naive[0]:12.1f}" if naive[1] is not None else f">{args.timeout:.0f} (timed out)"
+            print(f"{label:40s} {'per-target':12s} {naive[1] or '?':>7} {shown}", flush=True)
+            print(f"{'':40s} ratio per-target/batched: {naive[0] / batched[0]:.1f}x", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
