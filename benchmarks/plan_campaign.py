@@ -51,8 +51,8 @@ def dry_run(targets: Path, out_dir: Path, per_target: bool, timeout: float) -> t
         # One bucket per possible target: every target its own batch (the naive per-target DAG).
         extra = out_dir.parent / "per_target_tiers.yaml"
         extra.write_text("campaign:\n  tiers:\n" + "".join(
-            f"    - {{name: {name}, max_length: {length}, devices: {dev}, buckets: 1000000}}\n"
-            for name, length, dev in (("s", 400, 1), ("m", 1000, 1), ("l", 2500, 2), ("xl", 6000, 4))))
+            f"    - {{name: {name}, max_length: {length}, buckets: 1000000}}\n"
+            for name, length in (("s", 400), ("m", 1000), ("l", 1500), ("xl", 6000))))
         cmd += ["--configfiles", str(ROOT / "config" / "config.yaml"), str(extra)]
     start = time.perf_counter()
     try:
@@ -81,7 +81,8 @@ def main() -> int:
     proteome = real_proteome()
     if proteome:
         inputs.append(("real proteome 938293.PRJEB85.HG003687", proteome, 2100))
-    inputs.append((f"synthetic {args.n}", synthetic_fasta(work / f"synthetic_{args.n}.fasta", args.n), args.n))
+    synthetic = synthetic_fasta(work / f"synthetic_{args.n}.fasta", args.n)
+    inputs.append((f"synthetic {args.n}", synthetic, args.n))
     print(f"{'input':40s} {'design':12s} {'jobs':>7s} {'dry run (s)':>12s}")
     for label, path, n in inputs:
         batched = dry_run(path, work / "out-batched", False, args.timeout)

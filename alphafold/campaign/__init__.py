@@ -2,7 +2,8 @@
 
 This is the workflow's own logic, kept out of the Snakefile so it is plain, tested Python:
 
-- :mod:`.targets`   read FASTA / A3M directory / sample sheet, validate, sanitise names, dedupe by hash
+- :mod:`.campaign`  the plan of one campaign: targets (read, validated and deduplicated by
+                    :mod:`alphafold.data.inputs`, as ``alphafold prepare-targets`` does) and their batches
 - :mod:`.plan`      length tiers and hash-keyed batches (stable when targets are added)
 - :mod:`.resources` memory, runtime and device count per batch, escalating with the attempt
 - :mod:`.ledger`    per-target completion records and an append-only event log

@@ -10,7 +10,8 @@ from alphafold.campaign.config import validate_config
 from alphafold.campaign.ledger import file_identity, settings_digest
 from alphafold.campaign.plan import Batch, Tier, parse_tiers, plan_batches
 from alphafold.campaign.resources import StageResources, batch_resources
-from alphafold.campaign.targets import Target, read_targets
+from alphafold.data.inputs import Target, TierPolicy, read_targets
+from alphafold.errors import UserError
 
 
 @dataclass
@@ -19,14 +20,27 @@ class Campaign:
     output_dir: Path
     targets: list[Target]
     tiers: list[Tier]
+    policy: TierPolicy
     batches: dict[str, Batch]
 
     @classmethod
     def from_config(cls, config: Mapping, validated: bool = False) -> Campaign:
         config = dict(config) if validated else validate_config(config)
-        targets = read_targets(config["targets"], max_length=config.get("max_length"))
+        targets = read_targets([config["targets"]])
+        limit = config.get("max_length")
+        for t in targets:
+            if limit is not None and t.length > limit:
+                raise UserError(t.source.rsplit(":", 1)[0], f"sequence of {t.length} residues exceeds "
+                                f"max_length {limit} set in the config", record=t.name)
         tiers = parse_tiers(config["campaign"]["tiers"])
-        return cls(config, Path(config["output_dir"]), targets, tiers, plan_batches(targets, tiers))
+        policy = cls.tier_policy(config)
+        return cls(config, Path(config["output_dir"]), targets, tiers, policy,
+                   plan_batches(targets, tiers, policy))
+
+    @staticmethod
+    def tier_policy(config: Mapping) -> TierPolicy:
+        c = config["campaign"]
+        return TierPolicy(int(c["single_device_max_length"]), tuple(int(p) for p in c["device_counts"]))
 
     # -- lookups used by the rules' input functions ---------------------------------------------------
 
@@ -44,12 +58,12 @@ class Campaign:
 
     def member_records(self, batch_id: str) -> list[dict]:
         """Plain records of a batch's targets (passed to the batch job as a rule param)."""
-        return [{"key": t.key, "name": t.name, "names": list(t.names), "sequence": t.sequence,
-                 "a3m": t.a3m} for t in self.members(batch_id)]
+        return [{"key": t.key, "name": t.name, "aliases": list(t.aliases), "sequence": t.sequence,
+                 "msa": t.msa} for t in self.members(batch_id)]
 
     def resources(self, stage: str, batch_id: str, attempt: int = 1) -> dict[str, int]:
         batch = self.batches[batch_id]
-        devices = batch.tier.devices if stage == "predict" else 1
+        devices = batch.devices if stage == "predict" else 1
         return batch_resources(StageResources.from_config(self.config["resources"][stage]), batch, attempt,
                                devices)
 

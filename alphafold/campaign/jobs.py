@@ -54,21 +54,6 @@ def run_batch_job(smk) -> int:
     return run_batch(job, work, Path(smk.output[0]))
 
 
-def prepare_targets(smk) -> int:
-    from alphafold.campaign.targets import TARGETS_COLUMNS
-
-    campaign = Campaign.from_config(smk.config, validated=True)
-    batch_of = campaign.batch_of()
-    lines = ["\t".join((*TARGETS_COLUMNS, "batch"))]
-    for t in campaign.targets:
-        lines.append("\t".join([t.key, t.name, str(t.length), ",".join(t.names[1:]), t.a3m or "", t.sequence,
-                                batch_of[t.key]]))
-    write_text_atomic(smk.output[0], "\n".join(lines) + "\n")
-    log.info("%d unique targets (from %s) in %d batches -> %s", len(campaign.targets),
-             smk.config["targets"], len(campaign.batches), smk.output[0])
-    return 0
-
-
 def summary(smk) -> int:
     campaign = Campaign.from_config(smk.config, validated=True)
     ledger = Ledger.of(campaign.output_dir)
@@ -90,5 +75,5 @@ def summary(smk) -> int:
 def main_from_snakemake(smk) -> None:
     setup_logging(str(smk.log[0]))
     rule = smk.rule
-    entry = {"prepare_targets": prepare_targets, "summary": summary}.get(rule, run_batch_job)
+    entry = {"summary": summary}.get(rule, run_batch_job)
     sys.exit(entry(smk))

@@ -3,9 +3,11 @@
 A proteome is tens of thousands of targets; one Snakemake job per target per stage is a DAG of 100k+ jobs
 that takes minutes to plan. Targets are therefore grouped into batches, and a batch is one job per stage.
 
-- A target's **tier** is the first tier (ordered by ``max_length``) its length fits. The tier fixes the
-  device count of its prediction and the scale of its resources, so a batch never mixes a 100-residue
-  protein with a 3,000-residue one.
+- A target's **tier** is the first length class (ordered by ``max_length``) its length fits, so a batch
+  never mixes a 100-residue protein with a 3,000-residue one and its resources fit its members. The
+  device count of a batch's prediction is the device tier of its longest member under the same
+  :class:`alphafold.data.inputs.TierPolicy` that ``alphafold prepare-targets`` writes into the targets
+  table (one source of truth for "how many devices does this length need").
 - Inside a tier, a target's **bucket** is its sequence hash modulo the tier's (fixed) bucket count. The batch
   is ``<tier>-<bucket>``. Because the bucket count does not depend on how many targets there are, adding a
   target to a campaign changes exactly one batch (the one its hash falls in) and leaves every other batch,
@@ -18,22 +20,21 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from alphafold.campaign.targets import Target
+from alphafold.data.inputs import TOO_LONG, Target, TierPolicy, tier_for_length
 from alphafold.errors import UserError
 
 
 @dataclass(frozen=True)
 class Tier:
-    """A length class: targets up to ``max_length`` residues, predicted on ``devices`` devices each."""
+    """A length class: targets up to ``max_length`` residues, spread over ``buckets`` batches."""
 
     name: str
     max_length: int
-    devices: int
     buckets: int
 
     @classmethod
     def from_config(cls, entry: Mapping) -> Tier:
-        return cls(str(entry["name"]), int(entry["max_length"]), int(entry["devices"]), int(entry["buckets"]))
+        return cls(str(entry["name"]), int(entry["max_length"]), int(entry["buckets"]))
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class Batch:
     members: tuple[str, ...]  # target keys, sorted
     max_length: int
     total_residues: int
+    devices: int  # devices its longest member needs (the prediction job's device request)
 
     @property
     def size(self) -> int:
@@ -83,8 +85,19 @@ def batch_id(tier: Tier, bucket: int) -> str:
     return f"{tier.name}-{bucket:0{len(str(max(tier.buckets - 1, 0)))}d}"
 
 
-def plan_batches(targets: Iterable[Target], tiers: Sequence[Tier]) -> dict[str, Batch]:
+def devices_for_length(length: int, policy: TierPolicy) -> int:
+    """Devices a target of ``length`` residues is predicted on (the device tier of prepare-targets)."""
+    name = tier_for_length(length, policy)
+    if name == TOO_LONG:
+        raise UserError(None, f"a target of length {length} is longer than the largest device tier allows "
+                        f"({policy.limits()[-1][1]})")
+    return 1 if name == "single" else int(name.removeprefix("tp"))
+
+
+def plan_batches(targets: Iterable[Target], tiers: Sequence[Tier],
+                 policy: TierPolicy | None = None) -> dict[str, Batch]:
     """Every non-empty batch of the campaign, keyed by batch id (sorted)."""
+    policy = policy if policy is not None else TierPolicy()
     groups: dict[tuple[str, int], list[Target]] = {}
     tier_by_name = {t.name: t for t in tiers}
     for target in targets:
@@ -94,8 +107,9 @@ def plan_batches(targets: Iterable[Target], tiers: Sequence[Tier]) -> dict[str, 
     for (tier_name, bucket), members in sorted(groups.items()):
         tier = tier_by_name[tier_name]
         bid = batch_id(tier, bucket)
+        longest = max(t.length for t in members)
         batches[bid] = Batch(
-            id=bid, tier=tier, members=tuple(sorted(t.key for t in members)),
-            max_length=max(t.length for t in members), total_residues=sum(t.length for t in members),
+            id=bid, tier=tier, members=tuple(sorted(t.key for t in members)), max_length=longest,
+            total_residues=sum(t.length for t in members), devices=devices_for_length(longest, policy),
         )
     return batches

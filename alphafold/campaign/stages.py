@@ -28,8 +28,8 @@ def features_work(job: BatchJob, member: dict) -> tuple[dict, CommandResult | No
     c = job.config
     key = member["key"]
     paths = features_paths(job.output_dir, key)
-    if member.get("a3m"):
-        query = Path(member["a3m"])
+    if member.get("msa"):
+        query = Path(member["msa"])
     else:
         # The record is named by the target key, so the raw features land in raw/<key>/features.npz.
         write_text_atomic(paths["query"], f">{key} {member['name']}\n{member['sequence']}\n")

@@ -8,7 +8,7 @@ import os
 import pytest
 
 from alphafold.campaign.ledger import Ledger, classify_exit, file_identity, ledger_table, settings_digest
-from alphafold.campaign.targets import Target
+from alphafold.data.inputs import Target
 
 
 def test_done_only_with_record_and_matching_settings(tmp_path):
@@ -42,8 +42,8 @@ def test_events_survive_a_torn_last_line(tmp_path):
 
 def test_table_states(tmp_path):
     led = Ledger.of(tmp_path)
-    targets = [Target("k1", "MKV", ("a",)), Target("k2", "GGS", ("b",)), Target("k3", "WW", ("c",)),
-               Target("k4", "AA", ("d",))]
+    targets = [Target(k, n, (n,), seq, "in.fasta") for k, n, seq in
+               [("k1", "a", "MKV"), ("k2", "b", "GGS"), ("k3", "c", "WW"), ("k4", "d", "AA")]]
     led.event("k1", "features", "started")
     led.mark_done("features", "k1", "s", 2.0)
     led.event("k2", "features", "started")

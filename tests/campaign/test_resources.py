@@ -13,8 +13,8 @@ FEATURES = StageResources(mem_mb_base=2000, mem_mb_per_residue=4, minutes_per_ta
 
 
 def batch(lengths, devices=1):
-    return Batch("s-01", Tier("s", 5000, devices, 4), tuple(f"k{i}" for i in range(len(lengths))),
-                 max(lengths), sum(lengths))
+    return Batch("s-01", Tier("s", 5000, 4), tuple(f"k{i}" for i in range(len(lengths))),
+                 max(lengths), sum(lengths), devices)
 
 
 def test_memory_grows_with_length_squared_for_prediction():

@@ -43,7 +43,7 @@ def job_attempt(wildcards, attempt):
 
 
 def devices_of(batch_id):
-    return CAMPAIGN.batches[batch_id].tier.devices
+    return CAMPAIGN.batches[batch_id].devices
 
 
 def predict_manifest(batch_id):

@@ -1,4 +1,5 @@
-# Validate and deduplicate the campaign's inputs (by sequence hash) into the target table.
+# Validate and deduplicate the campaign's inputs (by sequence hash) into the targets table, with the
+# device tier of each target (`alphafold prepare-targets`; the planner reads inputs the same way).
 
 
 rule prepare_targets:
@@ -11,6 +12,9 @@ rule prepare_targets:
     conda:
         "../../envs/features.yaml"
     params:
-        num_batches=len(BATCHES),
-    script:
-        "../scripts/prepare_targets.py"
+        max_length=config["campaign"]["single_device_max_length"],
+        device_counts=",".join(map(str, config["campaign"]["device_counts"])),
+    shell:
+        "python -m alphafold prepare-targets {input} --output {output}"
+        " --single-device-max-length {params.max_length} --device-counts {params.device_counts}"
+        " > {log} 2>&1"

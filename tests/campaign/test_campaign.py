@@ -1,0 +1,57 @@
+"""A campaign plan from a config: the example, the real bacterial proteome, and input errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from alphafold.campaign.campaign import Campaign
+from alphafold.errors import UserError
+from tests.campaign.conftest import EXAMPLE_FASTA
+
+
+def proteome_path() -> Path | None:
+    import pyhmmer
+
+    p = Path(pyhmmer.__file__).parent / "tests" / "data" / "seqs" / "938293.PRJEB85.HG003687.faa"
+    return p if p.is_file() else None
+
+
+def test_example_campaign(tmp_path):
+    c = Campaign.from_config({"targets": str(EXAMPLE_FASTA), "output_dir": str(tmp_path)})
+    assert len(c.targets) == 5
+    assert sum(b.size for b in c.batches.values()) == 5
+    assert all(b.devices == 1 and b.tier.name == "s" for b in c.batches.values())
+    res = c.resources("features", next(iter(c.batches)), attempt=2)
+    assert res["mem_mb"] > c.resources("features", next(iter(c.batches)), attempt=1)["mem_mb"]
+
+
+def test_duplicate_sequences_are_one_target(tmp_path):
+    f = tmp_path / "in.fasta"
+    f.write_text(">a\nMKVLA\n>b\nMKVLA\n>c\nGGSGW\n")
+    c = Campaign.from_config({"targets": str(f), "output_dir": str(tmp_path / "o")})
+    assert [t.aliases for t in c.targets] == [("a", "b"), ("c",)]
+
+
+@pytest.mark.skipif(proteome_path() is None, reason="pyhmmer's test proteome is not installed")
+def test_real_proteome_plans_into_few_batches(tmp_path):
+    c = Campaign.from_config({"targets": str(proteome_path()), "output_dir": str(tmp_path)})
+    assert len(c.targets) > 2000
+    assert len(c.batches) < 200
+    assert sum(b.size for b in c.batches.values()) == len(c.targets)
+
+
+def test_max_length_in_config(tmp_path):
+    with pytest.raises(UserError, match="exceeds max_length 80"):
+        Campaign.from_config({"targets": str(EXAMPLE_FASTA), "output_dir": str(tmp_path), "max_length": 80})
+
+
+def test_stage_settings_change_with_database(tmp_path):
+    db = tmp_path / "db.fasta"
+    db.write_text(">x\nMKV\n")
+    cfg = {"targets": str(EXAMPLE_FASTA), "output_dir": str(tmp_path), "databases": {"uniref90": str(db)}}
+    a = Campaign.from_config(cfg).stage_settings("predict")
+    db.write_text(">x\nMKVW\n")
+    b = Campaign.from_config(cfg).stage_settings("predict")
+    assert a != b  # a new database invalidates features, hence predictions
