@@ -1,0 +1,118 @@
+"""Invariant point attention, Jumper et al. (2021) Suppl. Alg. 22.
+
+Parameters under DeepMind's names (``.../fold_iteration/invariant_point_attention/...``): ``q_scalar``,
+``kv_scalar``, ``q_point_local``, ``kv_point_local``, ``attention_2d``, ``output_projection`` and the
+per-head ``trainable_point_weights`` (passed through softplus, the paper's gamma^h).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from alphafold.model.config import StructureModuleConfig
+from alphafold.model.primitives import Linear
+from alphafold.model.rigid import Rigid
+
+
+class InvariantPointAttention(nn.Module):
+    """Jumper et al. (2021) Suppl. Alg. 22 "InvariantPointAttention".
+
+    Each residue emits scalar queries/keys/values and 3-D query/key/value points in its local frame. Point
+    attention compares query and key points in the global frame, so the logits, and the outputs (point
+    results are mapped back into the query's local frame), are invariant to a global rigid motion.
+    """
+
+    def __init__(self, config: StructureModuleConfig, dist_epsilon: float = 1e-8) -> None:
+        super().__init__()
+        c = config
+        self.num_heads, self.num_scalar_qk, self.num_scalar_v = c.num_heads, c.num_scalar_qk, c.num_scalar_v
+        self.num_point_qk, self.num_point_v = c.num_point_qk, c.num_point_v
+        self.dist_epsilon = dist_epsilon
+        h = c.num_heads
+        self.q_scalar = Linear(c.c_s, h * c.num_scalar_qk)
+        self.kv_scalar = Linear(c.c_s, h * (c.num_scalar_v + c.num_scalar_qk))
+        self.q_point_local = Linear(c.c_s, h * 3 * c.num_point_qk)
+        self.kv_point_local = Linear(c.c_s, h * 3 * (c.num_point_qk + c.num_point_v))
+        # softplus^-1(1): the point term starts with weight 1 per head
+        self.trainable_point_weights = nn.Parameter(torch.full((h,), math.log(math.e - 1.0)))
+        self.attention_2d = Linear(c.c_z, h)
+        c_out = h * (c.c_z + c.num_scalar_v + 4 * c.num_point_v)
+        self.output_projection = Linear(c_out, c.c_s, init="zeros")
+
+        # Variance weights (Suppl. 1.8.2): with q, k ~ N(0, 1) iid, each scalar product q.k has variance 1
+        # (N_qk scalar terms), each point term 1/2 ||q - k||^2 has variance 9/2 (N_qk_points terms). Giving
+        # the scalar, point and pair-bias terms equal shares 1/3 of unit logit variance:
+        #   w_C = sqrt(1 / (3 * N_qk)) on the scalar term (the paper's 1/sqrt(c) folded with w_L),
+        #   point weight sqrt(1 / (3 * 9/2 * N_qk_points)) = sqrt(2 / (9 N_qk_points)) / sqrt(3),
+        #   w_L = sqrt(1/3) on the pair bias.
+        # DeepMind folds w_L into each term separately rather than multiplying the sum; same thing.
+        self.scalar_weight = math.sqrt(1.0 / (3 * max(c.num_scalar_qk, 1)))
+        self.point_weight = math.sqrt(1.0 / (3 * max(c.num_point_qk, 1) * 9.0 / 2))
+        self.pair_weight = math.sqrt(1.0 / 3)
+
+    def _points(self, linear: Linear, s: torch.Tensor, num_points: int, frames: Rigid) -> torch.Tensor:
+        """Local points from ``linear(s)``, mapped to the global frame: [N_res, H, num_points, 3]."""
+        n = s.shape[0]
+        # DeepMind's layout of the projection: x block, y block, z block, each [H * num_points]
+        # [N_res, 3, H * P] -> [N_res, H * P, 3]
+        p_local = linear(s).view(n, 3, -1).transpose(-1, -2)
+        p_global = frames.unsqueeze(-1).apply(p_local)
+        # [N_res, H, P, 3]
+        return p_global.view(n, self.num_heads, num_points, 3)
+
+    def forward(self, s: torch.Tensor, z: torch.Tensor, mask: torch.Tensor, frames: Rigid) -> torch.Tensor:
+        """Args:
+            s: [N_res, c_s] single representation.
+            z: [N_res, N_res, c_z] pair representation (already layer-normed).
+            mask: [N_res] sequence mask.
+            frames: [N_res] backbone frames T_i (translations in the network's 10 Å units).
+
+        Returns:
+            [N_res, c_s] update of s.
+        """
+        n, h = s.shape[0], self.num_heads
+        # Alg. 22 lines 1-3: scalar and point queries, keys and values
+        # [N_res, H, C_qk]
+        q = self.q_scalar(s).view(n, h, self.num_scalar_qk)
+        # [N_res, H, C_qk + C_v]
+        k, v = self.kv_scalar(s).view(n, h, -1).split([self.num_scalar_qk, self.num_scalar_v], dim=-1)
+        q_pts = self._points(self.q_point_local, s, self.num_point_qk, frames)
+        kv_pts = self._points(self.kv_point_local, s, self.num_point_qk + self.num_point_v, frames)
+        k_pts, v_pts = kv_pts.split([self.num_point_qk, self.num_point_v], dim=-2)
+
+        # Alg. 22 line 7: a_ij^h = w_L (w_C q.k + b_ij - gamma^h w_C/2 sum_p ||T_i q_p - T_j k_p||^2)
+        # [H, N_res, N_res]
+        a_scalar = torch.matmul((self.scalar_weight * q).transpose(0, 1), k.permute(1, 2, 0))
+        gamma = self.point_weight * F.softplus(self.trainable_point_weights)
+        # [H, N_res, N_res, P_qk]: squared distances between global query and key points
+        q_h, k_h = q_pts.transpose(0, 1), k_pts.transpose(0, 1)
+        d2 = sum(
+            torch.square(q_h[:, :, None, :, x] - k_h[:, None, :, :, x]) for x in range(3)
+        )
+        a_point = -0.5 * torch.sum(gamma[:, None, None, None] * d2, dim=-1)
+        b = self.pair_weight * self.attention_2d(z).permute(2, 0, 1)
+        mask_2d = mask[:, None] * mask[None, :]
+        a = a_scalar + a_point + b - 1e5 * (1.0 - mask_2d)
+        a = torch.softmax(a, dim=-1)
+
+        # Alg. 22 lines 8-10: attend to pair values, scalar values and global value points
+        # [N_res, H, c_z] -> [N_res, H * c_z]
+        o_pair = torch.einsum("hij,ijc->ihc", a, z).reshape(n, -1)
+        # [H, N_res, C_v] -> [N_res, H * C_v]
+        o_scalar = torch.matmul(a, v.transpose(0, 1)).transpose(0, 1).reshape(n, -1)
+        # sum_j a_ij T_j v_j as one matmul over j: DeepMind sums a broadcast product to force float32 on
+        # TPUs; a torch float32 matmul is full precision unless TF32 is switched on, which we never do.
+        # [H, N_res, P_v * 3]
+        v_h = v_pts.transpose(0, 1).reshape(h, n, self.num_point_v * 3)
+        # [H, N_res, P_v * 3] -> [N_res, H * P_v, 3], back into each query residue's local frame
+        o_pts_global = torch.matmul(a, v_h).transpose(0, 1).reshape(n, h * self.num_point_v, 3)
+        o_pts = frames.unsqueeze(-1).invert_apply(o_pts_global)
+        o_pts_norm = torch.sqrt(self.dist_epsilon + torch.sum(torch.square(o_pts), dim=-1))
+
+        # Alg. 22 line 11: concatenate in DeepMind's order and project
+        features = [o_scalar, o_pts[..., 0], o_pts[..., 1], o_pts[..., 2], o_pts_norm, o_pair]
+        return self.output_projection(torch.cat(features, dim=-1))
