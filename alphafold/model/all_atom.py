@@ -82,7 +82,9 @@ def atom14_to_atom37(atom14: torch.Tensor, aatype: torch.Tensor) -> torch.Tensor
     """Scatter atom14 data [N_res, 14, *] to the atom37 layout [N_res, 37, *] (absent atoms are zero)."""
     index = _table(rc.restype_atom37_to_atom14, aatype, torch.long)[aatype]  # [N_res, 37]
     trailing = atom14.shape[2:]
-    gathered = torch.gather(atom14, 1, index.view(*index.shape, *([1] * len(trailing))).expand(-1, -1, *trailing))
+    # [N_res, 37] -> [N_res, 37, *] to gather whole trailing blocks
+    index = index.view(*index.shape, *([1] * len(trailing))).expand(-1, -1, *trailing)
+    gathered = torch.gather(atom14, 1, index)
     mask = atom37_mask(aatype).to(atom14.dtype)
     return gathered * mask.view(*mask.shape, *([1] * len(trailing)))
 

@@ -84,7 +84,10 @@ class MaskedMsaHead(nn.Module):
 
 
 class ExperimentallyResolvedHead(nn.Module):
-    """Jumper et al. (2021) Suppl. Sec. 1.9.10 "Experimentally resolved" (``experimentally_resolved_head``)."""
+    """Jumper et al. (2021) Suppl. Sec. 1.9.10 "Experimentally resolved prediction".
+
+    DeepMind's ``experimentally_resolved_head``.
+    """
 
     def __init__(self, c_s: int) -> None:
         super().__init__()

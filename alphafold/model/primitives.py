@@ -22,7 +22,7 @@ Init = Literal["linear", "relu", "zeros"]
 
 
 class Linear(nn.Module):
-    """``x @ weights + bias`` over the last axis, parameters ``weights`` [c_in, c_out] and ``bias`` [c_out]."""
+    """``x @ weights + bias`` over the last axis; ``weights`` [c_in, c_out], ``bias`` [c_out]."""
 
     def __init__(self, c_in: int, c_out: int, *, use_bias: bool = True, init: Init = "linear") -> None:
         super().__init__()

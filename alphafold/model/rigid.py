@@ -53,7 +53,7 @@ def quat_to_rot(q: torch.Tensor) -> torch.Tensor:
 
 
 def quat_multiply(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
-    """Hamilton product p q of quaternions [*, 4] (so that quat_to_rot(pq) = quat_to_rot(p) quat_to_rot(q))."""
+    """Hamilton product p q of quaternions [*, 4]: quat_to_rot(pq) = quat_to_rot(p) @ quat_to_rot(q)."""
     a1, b1, c1, d1 = p.unbind(-1)
     a2, b2, c2, d2 = q.unbind(-1)
     return torch.stack(

@@ -60,7 +60,8 @@ class AngleResnet(nn.Module):
         # line 12: residual blocks
         for i in range(self.num_blocks):
             suffix = f"_{i}" if i else ""
-            a = a + getattr(self, f"resblock2{suffix}")(F.relu(getattr(self, f"resblock1{suffix}")(F.relu(a))))
+            hidden = getattr(self, f"resblock1{suffix}")(F.relu(a))
+            a = a + getattr(self, f"resblock2{suffix}")(F.relu(hidden))
         # line 13: alpha_f = Linear(relu(a)), then normalised to the unit circle (line 14 of Alg. 20 / 24)
         # [N_res, 14] -> [N_res, 7, 2]
         alpha = self.unnormalized_angles(F.relu(a)).view(a.shape[0], 7, 2)
@@ -89,7 +90,12 @@ class FoldIteration(nn.Module):
         self.rigid_sidechain = AngleResnet(c.c_s, c.c_resnet, c.num_resnet_blocks)
 
     def forward(
-        self, s: torch.Tensor, s_initial: torch.Tensor, z: torch.Tensor, mask: torch.Tensor, frames: QuatAffine
+        self,
+        s: torch.Tensor,
+        s_initial: torch.Tensor,
+        z: torch.Tensor,
+        mask: torch.Tensor,
+        frames: QuatAffine,
     ) -> tuple[torch.Tensor, QuatAffine, torch.Tensor, torch.Tensor]:
         """One layer: returns the new s, the new frames and the layer's (normalised, raw) torsion angles."""
         # lines 6-7: s += IPA(s, z, T); LayerNorm (dropout is off at inference)

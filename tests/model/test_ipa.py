@@ -1,0 +1,72 @@
+"""Invariant point attention (Suppl. Alg. 22): invariance under a global rigid motion, masking."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from alphafold.model.config import StructureModuleConfig
+from alphafold.model.ipa import InvariantPointAttention
+from alphafold.model.rigid import QuatAffine, Rigid
+
+CONFIG = StructureModuleConfig(c_s=19, c_z=14, num_heads=3, num_scalar_qk=5, num_point_qk=4, num_scalar_v=6,
+                               num_point_v=7)
+N_RES = 12
+
+
+def _setup(seed: int = 0):
+    torch.manual_seed(seed)
+    ipa = InvariantPointAttention(CONFIG).double()
+    with torch.no_grad():
+        for p in ipa.parameters():  # no zero output projection, no constant tensors
+            p.add_(0.3 * torch.randn_like(p))
+    s = torch.randn(N_RES, CONFIG.c_s, dtype=torch.float64)
+    z = torch.randn(N_RES, N_RES, CONFIG.c_z, dtype=torch.float64)
+    q = torch.randn(N_RES, 4, dtype=torch.float64)
+    frames = QuatAffine.from_quaternion(q, 3 * torch.randn(N_RES, 3, dtype=torch.float64))
+    return ipa, s, z, frames
+
+
+def test_output_shape_and_dependence_on_frames():
+    ipa, s, z, frames = _setup()
+    mask = torch.ones(N_RES, dtype=torch.float64)
+    out = ipa(s, z, mask, frames)
+    assert out.shape == (N_RES, CONFIG.c_s)
+    # moving one residue's frame relative to the others changes the result (points matter)
+    moved = QuatAffine.from_quaternion(frames.quaternion, frames.trans.clone().index_add_(
+        0, torch.tensor([3]), torch.tensor([[2.0, -1.0, 0.5]], dtype=torch.float64)), False)
+    assert (ipa(s, z, mask, moved) - out).abs().max() > 1e-3
+
+
+def test_invariant_under_global_rigid_transform():
+    ipa, s, z, frames = _setup(1)
+    mask = torch.ones(N_RES, dtype=torch.float64)
+    out = ipa(s, z, mask, frames)
+    q = torch.tensor([0.3, -0.5, 0.8, 0.1], dtype=torch.float64)
+    g = QuatAffine.from_quaternion(q.expand(N_RES, 4), torch.tensor([5.0, -7.0, 11.0], dtype=torch.float64)
+                                   .expand(N_RES, 3))
+    moved = g.to_rigid().compose(frames)
+    out_moved = ipa(s, z, mask, Rigid(moved.rot, moved.trans))
+    torch.testing.assert_close(out_moved, out, rtol=1e-9, atol=1e-9)
+
+
+def test_masked_residues_do_not_influence_real_ones():
+    ipa, s, z, frames = _setup(2)
+    mask = torch.ones(N_RES, dtype=torch.float64)
+    mask[-3:] = 0
+    out = ipa(s, z, mask, frames)
+    s2, z2 = s.clone(), z.clone()
+    s2[-3:] += 5 * torch.randn(3, CONFIG.c_s, dtype=torch.float64)
+    z2[:, -3:] += 5 * torch.randn(N_RES, 3, CONFIG.c_z, dtype=torch.float64)
+    out2 = ipa(s2, z2, mask, frames)
+    torch.testing.assert_close(out2[:-3], out[:-3], rtol=0, atol=1e-8)
+
+
+def test_variance_weights():
+    ipa = InvariantPointAttention(StructureModuleConfig())
+    assert math.isclose(ipa.scalar_weight, math.sqrt(1 / (3 * 16)))
+    assert math.isclose(ipa.point_weight, math.sqrt(2 / (9 * 4)) * math.sqrt(1 / 3))
+    assert math.isclose(ipa.pair_weight, math.sqrt(1 / 3))
+    # softplus(trainable_point_weights) starts at 1
+    torch.testing.assert_close(torch.nn.functional.softplus(ipa.trainable_point_weights), torch.ones(12))
