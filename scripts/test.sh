@@ -18,7 +18,7 @@ if [ -f tests/reference/make_fixtures.sh ]; then
   bash tests/reference/make_fixtures.sh
 fi
 echo "[test] 4/5 ruff"
-"$VENV/bin/ruff" check alphafold tests benchmarks workflow/scripts
+"$VENV/bin/ruff" check .
 echo "[test] 5/5 pytest"
 # Ray and gloo stay on loopback (see DESIGN.md); these are also set by tests/conftest.py.
 export RAY_USAGE_STATS_ENABLED=0 RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 RAY_AUTH_MODE=disabled
