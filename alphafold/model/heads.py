@@ -169,7 +169,17 @@ def make_heads(config: HeadsConfig, c_s: int = 384, c_z: int = 128, c_m: int = 2
 def apply_heads(
     root: nn.Module, representations: Mapping[str, torch.Tensor], seq_mask: torch.Tensor
 ) -> dict[str, torch.Tensor]:
-    """Run every head registered on ``root`` (see :func:`make_heads`); returns model-output names."""
+    """Run every head registered on ``root`` (see :func:`make_heads`); returns model-output names.
+
+    Runs in float32 whatever the trunk's dtype (inputs cast, autocast off), as DeepMind does.
+    """
+    with torch.autocast(device_type=seq_mask.device.type, enabled=False):
+        return _apply_heads(root, {k: v.float() for k, v in representations.items()}, seq_mask.float())
+
+
+def _apply_heads(
+    root: nn.Module, representations: Mapping[str, torch.Tensor], seq_mask: torch.Tensor
+) -> dict[str, torch.Tensor]:
     z, s = representations["pair"], representations["single"]
     out: dict[str, torch.Tensor] = {}
     out["distogram/logits"], out["distogram/bin_edges"] = root.distogram_head(z)

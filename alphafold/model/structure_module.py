@@ -17,6 +17,10 @@ API for the root module::
 * ``angles_sin_cos`` / ``unnormalized_angles_sin_cos`` [num_layers, N_res, 7, 2] (omega, phi, psi,
   chi1-4); ``sidechain_frames`` [N_res, 8, 4, 4] of the last layer.
 
+Precision: the module always runs in float32 (inputs are cast, autocast is switched off inside), as
+DeepMind casts the Evoformer's bfloat16 outputs to float32 before the structure module and heads; keep
+its parameters float32 when the trunk runs in bfloat16.
+
 Parameter names follow DeepMind's haiku modules: ``single_layer_norm``, ``initial_projection``,
 ``pair_layer_norm`` and one ``fold_iteration`` whose weights all ``num_layers`` layers share.
 """
@@ -136,6 +140,12 @@ class StructureModule(nn.Module):
         Returns:
             The dict described in the module docstring.
         """
+        with torch.autocast(device_type=s.device.type, enabled=False):
+            return self._forward(s.float(), z.float(), aatype.long(), seq_mask.float())
+
+    def _forward(
+        self, s: torch.Tensor, z: torch.Tensor, aatype: torch.Tensor, seq_mask: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
         c = self.config
         n = s.shape[0]
         # lines 1-3: s_initial = LN(s); s = Linear(s_initial); z = LN(z)

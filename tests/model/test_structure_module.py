@@ -79,3 +79,12 @@ def test_padding_does_not_reach_real_residues(module_and_inputs):
     for key in ("act", "final_atom_positions"):
         torch.testing.assert_close(out2[key][:-2], out[key][:-2], rtol=1e-5, atol=1e-5)
     assert (out2["act"][-2:] - out["act"][-2:]).abs().max() > 1e-2
+
+
+def test_runs_in_float32_from_bfloat16_inputs(module_and_inputs):
+    sm, s, z, aatype, mask = module_and_inputs
+    with torch.no_grad():
+        out = sm(s.bfloat16(), z.bfloat16(), aatype.int(), mask.bfloat16())
+        ref = sm(s.bfloat16().float(), z.bfloat16().float(), aatype, mask)
+    assert out["final_atom_positions"].dtype == torch.float32
+    torch.testing.assert_close(out["final_atom_positions"], ref["final_atom_positions"])
