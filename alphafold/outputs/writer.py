@@ -106,7 +106,8 @@ def write_target_outputs(
     """Write all per-model and per-target outputs of one target; return the summary (also written).
 
     predictions: model name → model-output dict (docs/contracts.md), in the order models were run.
-    relaxer: optional callable ``Chain -> (Chain, metrics dict)`` (see :mod:`alphafold.relax.amber`).
+    relaxer: optional :class:`alphafold.relax.amber.AmberRelaxer` (anything with ``relax(chain, remarks)``
+    returning a ``RelaxResult``).
     """
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -129,10 +130,12 @@ def write_target_outputs(
         final = chain
         if relaxer is not None:
             relax_started = time.perf_counter()
-            final, metrics = relaxer(chain)
+            result = relaxer.relax(chain, remarks=_remarks(name, meta, relaxed=True))
+            final = result.chain
             meta["timings"]["relax"] = time.perf_counter() - relax_started
-            relax_metrics[name] = metrics
-            write_text_atomic(out / f"relaxed_{name}.pdb", to_pdb(final, _remarks(name, meta, relaxed=True)))
+            relax_metrics[name] = result.metrics
+            # as AF2: the relaxed PDB keeps its hydrogens, the relaxed mmCIF holds the heavy atoms
+            write_text_atomic(out / f"relaxed_{name}.pdb", result.pdb)
             write_text_atomic(
                 out / f"relaxed_{name}.cif",
                 to_modelcif(final, name, conf["plddt"], {**cif_meta, "relaxed": True}),

@@ -8,7 +8,7 @@ import gemmi
 import numpy as np
 import pytest
 from Bio.PDB import MMCIFParser, PDBParser
-from conftest import FILES, fake_prediction
+from outputs_fakes import FILES, fake_prediction
 
 from alphafold.errors import UserError
 from alphafold.outputs.confidence import model_confidence

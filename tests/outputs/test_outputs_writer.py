@@ -11,7 +11,7 @@ from pathlib import Path
 import matplotlib.image
 import numpy as np
 import pytest
-from conftest import FILES, fake_prediction, run_alphafold
+from outputs_fakes import FILES, fake_prediction, run_alphafold
 
 from alphafold.io_utils import save_npz_atomic
 from alphafold.outputs.structure import read_structure

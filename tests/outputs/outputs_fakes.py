@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from alphafold.outputs.structure import read_structure
 
@@ -46,11 +45,6 @@ def fake_prediction(
         pae_logits = rng.normal(size=(num_res, num_res, 64)) - confidence_shift * np.linspace(-1, 1, 64)
         outputs["predicted_aligned_error/logits"] = pae_logits.astype(np.float32)
     return outputs
-
-
-@pytest.fixture(scope="session")
-def ubi_path() -> Path:
-    return FILES / "1ubi.pdb"
 
 
 def run_alphafold(*args) -> subprocess.CompletedProcess:

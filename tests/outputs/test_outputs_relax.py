@@ -1,0 +1,45 @@
+"""`alphafold write-outputs --relax`: relaxed models named and ranked as AF2 does."""
+
+from __future__ import annotations
+
+import json
+
+import gemmi
+import numpy as np
+from outputs_fakes import FILES, fake_prediction
+
+from alphafold.io_utils import save_npz_atomic
+from alphafold.outputs.structure import read_structure
+from alphafold.relax.violations import find_violations
+
+
+def test_write_outputs_with_relax(cli, tmp_path):
+    prediction = fake_prediction(FILES / "5PTI.cif.gz", "model_1_ptm", seed=5)
+    save_npz_atomic(tmp_path / "m1.npz", prediction)
+    out = tmp_path / "bpti"
+    cli(
+        "write-outputs",
+        "--prediction",
+        tmp_path / "m1.npz",
+        "--output-dir",
+        out,
+        "--relax",
+        "--relax-platform",
+        "CPU",
+    )
+    relaxed_pdb = (out / "relaxed_model_1_ptm.pdb").read_text()
+    assert (out / "ranked_0.pdb").read_text() == relaxed_pdb
+    assert "Amber-relaxed" in relaxed_pdb
+    pdb = gemmi.read_structure(str(out / "relaxed_model_1_ptm.pdb"))
+    assert any(a.element.name == "H" for r in pdb[0][0] for a in r), "relaxed PDB keeps hydrogens, as AF2's"
+    cif = read_structure(out / "relaxed_model_1_ptm.cif")
+    unrelaxed = read_structure(out / "unrelaxed_model_1_ptm.pdb")
+    both = (cif.atom_mask > 0) & (unrelaxed.atom_mask > 0)
+    rmsd = np.sqrt(((cif.atom_positions - unrelaxed.atom_positions) ** 2).sum(-1)[both].mean())
+    assert rmsd < 0.5
+    assert find_violations(cif)["num_residue_violations"] == 0
+    np.testing.assert_allclose(cif.b_factors[:, 1], unrelaxed.b_factors[:, 1], atol=0.01)  # pLDDT kept
+    metrics = json.loads((out / "relax_metrics.json").read_text())["model_1_ptm"]
+    assert metrics["final_energy"] < metrics["initial_energy"]
+    scores = json.loads((out / "scores_model_1_ptm.json").read_text())
+    assert scores["relaxed"] is True and scores["timings"]["relax"] > 0

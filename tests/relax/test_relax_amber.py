@@ -1,0 +1,124 @@
+"""Amber relax on real structures: close to the input, lower energy, no violations left; the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import gemmi
+import numpy as np
+import pytest
+from Bio.PDB import PDBParser
+
+from alphafold.common import residue_constants as rc
+from alphafold.outputs.structure import read_structure
+from alphafold.relax.amber import AmberRelaxer, RelaxConfig, choose_platform
+from alphafold.relax.violations import find_violations
+
+FILES = Path(__file__).parents[1] / "outputs" / "files"
+
+
+def heavy_rmsd(a, b) -> float:
+    both = (a.atom_mask > 0.5) & (b.atom_mask > 0.5)
+    return float(np.sqrt(((a.atom_positions - b.atom_positions) ** 2).sum(-1)[both].mean()))
+
+
+@pytest.fixture(scope="module")
+def relaxer():
+    return AmberRelaxer(RelaxConfig(platform="CPU"))
+
+
+@pytest.fixture(scope="module")
+def ubiquitin_cli(tmp_path_factory):
+    out = tmp_path_factory.mktemp("relax")
+    args = [
+        "relax",
+        FILES / "1ubi.pdb",
+        "--output",
+        out / "relaxed.pdb",
+        "--metrics",
+        out / "m.json",
+        "--platform",
+        "CPU",
+    ]
+    proc = subprocess.run(
+        [sys.executable, "-m", "alphafold", *map(str, args)], capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, proc.stderr
+    return out, proc
+
+
+def test_cli_relaxes_ubiquitin(ubiquitin_cli):
+    out, proc = ubiquitin_cli
+    before = read_structure(FILES / "1ubi.pdb")
+    after = read_structure(out / "relaxed.pdb")
+    metrics = json.loads((out / "m.json").read_text())
+    assert heavy_rmsd(before, after) < 0.5
+    assert metrics["final_energy"] < metrics["initial_energy"]
+    assert metrics["num_residue_violations"] == 0 and find_violations(after)["num_residue_violations"] == 0
+    assert "energy" in proc.stdout
+    # every heavy atom of the input is still there (plus at most OXT), hydrogens were added
+    assert ((before.atom_mask > 0) <= (after.atom_mask > 0)).all()
+    structure = gemmi.read_structure(str(out / "relaxed.pdb"))
+    elements = {a.element.name for r in structure[0][0] for a in r}
+    assert "H" in elements
+    bio_atoms = list(PDBParser(QUIET=True).get_structure("r", str(out / "relaxed.pdb")).get_atoms())
+    assert len(bio_atoms) == structure[0].count_atom_sites() > 2 * before.atom_mask.sum()
+    # B-factors are carried over per residue from the input's CA
+    ca = rc.atom_order["CA"]
+    np.testing.assert_allclose(after.b_factors[:, ca], before.b_factors[:, ca], atol=0.01)
+
+
+def test_bpti_is_relaxed_and_its_glu49_repaired(relaxer):
+    chain = read_structure(FILES / "5PTI.cif.gz")
+    assert find_violations(chain)["num_residue_violations"] == 1
+    result = relaxer.relax(chain)
+    assert heavy_rmsd(chain, result.chain) < 0.5
+    assert result.metrics["final_energy"] < result.metrics["initial_energy"]
+    assert find_violations(result.chain)["num_residue_violations"] == 0
+    assert result.metrics["platform"] == "CPU"
+
+
+def test_a_clash_is_resolved_by_freeing_the_residue():
+    """Lys 48's side chain pushed into its neighbours and held there by restraints 100 times stiffer than
+    AF2's: only the outer loop (violating residues freed from restraints, as AF2 does) can resolve it."""
+    relaxer = AmberRelaxer(RelaxConfig(platform="CPU", stiffness=1000.0))
+    chain = read_structure(FILES / "1ubi.pdb")
+    k = int(np.flatnonzero(chain.residue_number == 48)[0])
+    positions = chain.atom_positions.copy()
+    side = [rc.atom_order[a] for a in ("CG", "CD", "CE", "NZ")]
+    target = positions[k - 2, rc.atom_order["CA"]]
+    nz = positions[k, rc.atom_order["NZ"]]
+    positions[k, side] += 0.75 * (target - nz)
+    broken = chain.replace(atom_positions=positions)
+    before = find_violations(broken)
+    assert before["clash"][k] or before["within_residue"][k]
+    result = relaxer.relax(broken)
+    assert find_violations(result.chain)["num_residue_violations"] == 0
+    assert result.metrics["iterations"] >= 2 and 48 in result.metrics["excluded_residues"]
+    untouched = np.ones(chain.num_res, dtype=bool)
+    untouched[list(np.flatnonzero(before["per_residue"]))] = False
+    assert heavy_rmsd(chain.replace(atom_mask=chain.atom_mask * untouched[:, None]), result.chain) < 0.5
+
+
+def test_unknown_platform_is_refused():
+    with pytest.raises(ValueError, match="not available"):
+        choose_platform("NoSuchPlatform")
+
+
+def test_cli_bad_input_is_a_one_line_error(cli, tmp_path):
+    (tmp_path / "x.pdb").write_text("not a structure\n")
+    proc = cli("relax", tmp_path / "x.pdb", "--output", tmp_path / "o.pdb", check=False)
+    assert proc.returncode == 2 and "x.pdb" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "o.pdb").exists()
+
+
+@pytest.mark.slow
+def test_5eep_relaxes(relaxer):
+    chain = read_structure(FILES / "5eep.pdb.gz")
+    result = relaxer.relax(chain)
+    assert heavy_rmsd(chain, result.chain) < 0.5
+    assert result.metrics["final_energy"] < result.metrics["initial_energy"]
+    assert find_violations(result.chain)["num_residue_violations"] == 0
