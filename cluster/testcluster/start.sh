@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Starts a real single-node SLURM (Debian slurm-wlm 22.05 + munge) for the workflow tests, as root, without
-# systemd. Everything lives under one state directory; nothing in /etc is touched, so clients find the
-# cluster through SLURM_CONF (printed at the end; `source "$AF_TESTCLUSTER_DIR/env.sh"` sets it).
+# systemd. Everything lives under one state directory; clients find the cluster through SLURM_CONF (printed
+# at the end; `source "$AF_TESTCLUSTER_DIR/env.sh"` sets it). One exception: Snakemake's SLURM job-step
+# plugin strips every SLURM_* variable (SLURM_CONF too) before its `srun` inside the job, so that srun only
+# finds the cluster at the default path: when /etc/slurm/slurm.conf does not exist, it is made a symlink to
+# this cluster's config (and removed again by stop.sh). An existing /etc/slurm/slurm.conf is never touched;
+# the script then refuses to start, since jobs would talk to that other cluster.
 #
 #   AF_TESTCLUSTER_DIR=/tmp/af-testcluster bash cluster/testcluster/start.sh
 #   source /tmp/af-testcluster/env.sh && sbatch --wrap hostname
@@ -20,7 +24,7 @@ set -euo pipefail
 DIR="${AF_TESTCLUSTER_DIR:-/tmp/af-testcluster}"
 PORT="${AF_TESTCLUSTER_PORT:-16817}"
 CPUS="${AF_TESTCLUSTER_CPUS:-$(nproc)}"
-MEM_MB="${AF_TESTCLUSTER_MEM_MB:-4000}"
+MEM_MB="${AF_TESTCLUSTER_MEM_MB:-16000}"
 GPUS="${AF_TESTCLUSTER_GPUS:-2}"
 NODE="aftest-node"
 
@@ -96,11 +100,20 @@ KillWait=5
 MpiDefault=none
 $gres_line
 NodeName=$NODE NodeHostname=$(hostname) NodeAddr=127.0.0.1 CPUs=$CPUS RealMemory=$MEM_MB $node_gres State=UNKNOWN
-PartitionName=debug Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
+PartitionName=cpu Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
 PartitionName=gpu Nodes=$NODE MaxTime=INFINITE State=UP
 CONF
 
 export SLURM_CONF="$DIR/etc/slurm.conf"
+if [ -L /etc/slurm/slurm.conf ] && [ ! -e /etc/slurm/slurm.conf ]; then
+  rm -f /etc/slurm/slurm.conf   # a dangling link left by a test cluster that was not stopped
+fi
+if [ -e /etc/slurm/slurm.conf ] && [ "$(readlink -f /etc/slurm/slurm.conf)" != "$SLURM_CONF" ]; then
+  echo "[testcluster] /etc/slurm/slurm.conf exists (another cluster's config); not starting a test cluster" >&2
+  exit 1
+fi
+mkdir -p /etc/slurm
+ln -sfn "$SLURM_CONF" /etc/slurm/slurm.conf
 cat > "$DIR/env.sh" <<ENV
 # source this file to use the test cluster's clients (sbatch, squeue, sinfo, scancel)
 export SLURM_CONF=$SLURM_CONF

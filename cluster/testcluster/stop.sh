@@ -25,8 +25,8 @@ stop_pid_file() {
 }
 
 if [ -f "$SLURM_CONF" ] && [ -f "$DIR/slurmctld.pid" ]; then
-  timeout -s KILL 10 scancel --full --signal=KILL --partition=debug,gpu 2>/dev/null || true
-  timeout -s KILL 10 scancel --partition=debug,gpu 2>/dev/null || true
+  timeout -s KILL 10 scancel --full --signal=KILL --partition=cpu,gpu 2>/dev/null || true
+  timeout -s KILL 10 scancel --partition=cpu,gpu 2>/dev/null || true
 fi
 stop_pid_file "$DIR/slurmd.pid"
 # Job step daemons of this cluster run with our config path on their command line or environment;
@@ -38,6 +38,10 @@ for pid in $(pgrep -f "slurmstepd" 2>/dev/null); do
 done
 stop_pid_file "$DIR/slurmctld.pid"
 stop_pid_file "$DIR/munge/munged.pid"
+# The default-path link start.sh made (only if it points at this cluster).
+if [ -L /etc/slurm/slurm.conf ] && [ "$(readlink /etc/slurm/slurm.conf)" = "$SLURM_CONF" ]; then
+  rm -f /etc/slurm/slurm.conf
+fi
 if [ "${AF_TESTCLUSTER_KEEP:-0}" != 1 ]; then
   rm -rf "$DIR"
 fi

@@ -7,6 +7,11 @@ _REPO = workflow.basedir
 if _REPO not in sys.path:
     sys.path.insert(0, _REPO)
 os.environ["PYTHONPATH"] = os.pathsep.join([_REPO] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
+# `python` in the rules' shell commands is the interpreter running Snakemake (its venv), unless a rule's
+# conda env is active (--sdm conda puts the env's bin first at job time).
+_BIN = os.path.dirname(sys.executable)
+if os.environ.get("PATH", "").split(os.pathsep)[0] != _BIN:
+    os.environ["PATH"] = os.pathsep.join([_BIN, os.environ.get("PATH", "")])
 
 from alphafold.campaign.campaign import Campaign
 from alphafold.campaign.config import validate_config

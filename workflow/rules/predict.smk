@@ -13,6 +13,7 @@ rule random_params:
     params:
         evoformer_blocks=config["model"]["random_params"]["evoformer_blocks"],
         extra_msa_blocks=config["model"]["random_params"]["extra_msa_blocks"],
+    retries: config["campaign"]["retries"]
     shell:
         "python -m alphafold params random --preset {wildcards.preset}"
         " --evoformer-blocks {params.evoformer_blocks} --extra-msa-blocks {params.extra_msa_blocks}"

@@ -1,0 +1,59 @@
+"""The workflow on a real single-node SLURM (cluster/testcluster/), through the shipped SLURM profile.
+
+The cluster is started by the session fixture (as root) and stopped afterwards. Jobs are submitted by
+Snakemake's SLURM executor plugin with cluster/profiles/slurm unchanged, except that status checks start
+after 2 s instead of 20 (the test cluster answers at once).
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+import numpy as np
+import pytest
+
+from tests.workflow.conftest import kill_group, run_snakemake, squeue_all, start_snakemake, wait_for
+
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+
+FAST_STATUS = ("--slurm-init-seconds-before-status-checks", "2")
+
+
+def rule_jobs(env, rule):
+    return [j for j in squeue_all(env) if j["comment"].startswith(f"rule_{rule}")]
+
+
+def test_slurm_campaign_with_a_cancelled_job_that_is_retried(testcluster, tmp_path):
+    out = tmp_path / "campaign"
+    targets = [f"{out}/targets.tsv", f"{out}/params/params_model_1_ptm.npz"]
+    before = {j["id"] for j in squeue_all(testcluster)}
+    proc = start_snakemake(*FAST_STATUS, "--config", f"output_dir={out}", "--", *targets,
+                           profile="slurm", timeout=400, env=testcluster, log=tmp_path / "snakemake.log")
+    try:
+        # Cancel the first job of the random-params rule as soon as SLURM lists it (pending or running):
+        # the plugin reports it CANCELLED, Snakemake resubmits it (retries from the config).
+        first = wait_for(lambda: [j for j in rule_jobs(testcluster, "random_params") if j["id"] not in before],
+                         timeout=120, what="the random_params job in squeue")[0]
+        subprocess.run(["scancel", first["id"]], env={**__import__("os").environ, **testcluster}, check=True)
+        rc = proc.wait(timeout=400)
+    finally:
+        if proc.poll() is None:
+            kill_group(proc)
+    log = (tmp_path / "snakemake.log").read_text()
+    assert rc == 0, log[-5000:]
+    jobs = [j for j in rule_jobs(testcluster, "random_params") if j["id"] not in before]
+    states = {j["id"]: j["state"] for j in jobs}
+    assert states[first["id"]] == "CANCELLED"
+    assert sorted(states.values()) == ["CANCELLED", "COMPLETED"], states
+    assert [j["state"] for j in rule_jobs(testcluster, "prepare_targets") if j["id"] not in before] == [
+        "COMPLETED"]
+    # The outputs are whole: the params load (no pickle) and are labelled untrained; 5 targets listed.
+    with np.load(targets[1], allow_pickle=False) as params:
+        assert len(params.files) > 100
+    assert len((out / "targets.tsv").read_text().splitlines()) == 6
+    # The documented rerun command does nothing more: no new SLURM job.
+    submitted = {j["id"] for j in squeue_all(testcluster)}
+    again = run_snakemake(*FAST_STATUS, "--config", f"output_dir={out}", "--", *targets, profile="slurm",
+                          timeout=200, env=testcluster)
+    assert "Nothing to be done" in again.stdout + again.stderr
+    assert {j["id"] for j in squeue_all(testcluster)} == submitted
