@@ -76,8 +76,9 @@ def testcluster(tmp_path_factory):
     env = {**os.environ, "AF_TESTCLUSTER_DIR": str(state)}
     # Port per test session, so two sessions on one machine do not collide.
     env["AF_TESTCLUSTER_PORT"] = str(17000 + os.getpid() % 2000 * 2)
-    start = subprocess.run(["timeout", "-s", "KILL", "60", "bash", str(ROOT / "cluster/testcluster/start.sh")],
-                           env=env, capture_output=True, text=True)
+    start_sh = str(ROOT / "cluster/testcluster/start.sh")
+    start = subprocess.run(["timeout", "-s", "KILL", "60", "bash", start_sh], env=env, capture_output=True,
+                           text=True)
     if start.returncode != 0:
         subprocess.run(["bash", str(ROOT / "cluster/testcluster/stop.sh")], env=env, capture_output=True)
         raise AssertionError(f"test cluster did not start:\n{start.stdout}\n{start.stderr}")

@@ -7,6 +7,7 @@ after 2 s instead of 20 (the test cluster answers at once).
 
 from __future__ import annotations
 
+import os
 import subprocess
 
 import numpy as np
@@ -32,9 +33,11 @@ def test_slurm_campaign_with_a_cancelled_job_that_is_retried(testcluster, tmp_pa
     try:
         # Cancel the first job of the random-params rule as soon as SLURM lists it (pending or running):
         # the plugin reports it CANCELLED, Snakemake resubmits it (retries from the config).
-        first = wait_for(lambda: [j for j in rule_jobs(testcluster, "random_params") if j["id"] not in before],
-                         timeout=120, what="the random_params job in squeue")[0]
-        subprocess.run(["scancel", first["id"]], env={**__import__("os").environ, **testcluster}, check=True)
+        def new_job():
+            return [j for j in rule_jobs(testcluster, "random_params") if j["id"] not in before]
+
+        first = wait_for(new_job, timeout=120, what="the random_params job in squeue")[0]
+        subprocess.run(["scancel", first["id"]], env={**os.environ, **testcluster}, check=True)
         rc = proc.wait(timeout=400)
     finally:
         if proc.poll() is None:
