@@ -1,0 +1,192 @@
+"""Template embedding: the template pair stack and pointwise attention (Jumper et al. (2021) Suppl.
+Alg. 2 lines 9-13, Alg. 16 "TemplatePairStack", Alg. 17 "TemplatePointwiseAttention").
+
+The template torsion-angle rows appended to the MSA (Alg. 2 lines 7-8) live in
+:mod:`alphafold.model.torsion_features` and are embedded by the root embedder.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from alphafold.common import residue_constants as rc
+from alphafold.model.chunking import chunk_layer
+from alphafold.model.config import TemplateConfig
+from alphafold.model.msa import Transition
+from alphafold.model.primitives import Attention, LayerNorm, Linear, mask_to_bias
+from alphafold.model.triangle import TriangleAttention, TriangleMultiplication
+
+# dgram bins + pseudo-beta mask + two aatype one-hots (22 each) + unit vector (3) + backbone mask
+TEMPLATE_PAIR_FEAT_DIM_EXTRA = 1 + 22 + 22 + 3 + 1
+
+
+def dgram_from_positions(x: torch.Tensor, num_bins: int, min_bin: float, max_bin: float) -> torch.Tensor:
+    """One-hot distogram of pairwise distances ([N, 3] -> [N, N, num_bins]); the last bin is open-ended.
+
+    Bins compare squared distances with squared edges, as DeepMind does (so edge cases bin identically).
+    """
+    lower = torch.linspace(min_bin, max_bin, num_bins, device=x.device, dtype=torch.float32) ** 2
+    upper = torch.cat([lower[1:], lower.new_tensor([1e8])])
+    x = x.float()
+    # [N, N, 1]
+    d2 = ((x[:, None, :] - x[None, :, :]) ** 2).sum(-1, keepdim=True)
+    return ((d2 > lower) & (d2 < upper)).float()
+
+
+def pseudo_beta(aatype: torch.Tensor, atom37: torch.Tensor) -> torch.Tensor:
+    """CB position, CA for glycine: [*, N, 37, 3] -> [*, N, 3]."""
+    is_gly = (aatype == rc.restype_order["G"]).unsqueeze(-1)
+    return torch.where(is_gly, atom37[..., rc.atom_order["CA"], :], atom37[..., rc.atom_order["CB"], :])
+
+
+class TemplatePairBlock(nn.Module):
+    """Jumper et al. (2021) Suppl. Alg. 16 "TemplatePairStack" lines 2-6 (one block)."""
+
+    def __init__(self, c: TemplateConfig):
+        super().__init__()
+        self.triangle_attention_starting_node = TriangleAttention(c.c_t, c.num_heads_tri, starting=True)
+        self.triangle_attention_ending_node = TriangleAttention(c.c_t, c.num_heads_tri, starting=False)
+        self.triangle_multiplication_outgoing = TriangleMultiplication(
+            c.c_t, c.c_hidden_tri_mul, outgoing=True
+        )
+        self.triangle_multiplication_incoming = TriangleMultiplication(
+            c.c_t, c.c_hidden_tri_mul, outgoing=False
+        )
+        self.pair_transition = Transition(c.c_t, c.transition_factor)
+
+    def forward(self, t: torch.Tensor, pair_mask: torch.Tensor, chunk_size: int | None) -> torch.Tensor:
+        t += self.triangle_attention_starting_node(t, pair_mask, chunk_size)
+        t += self.triangle_attention_ending_node(t, pair_mask, chunk_size)
+        t += self.triangle_multiplication_outgoing(t, pair_mask)
+        t += self.triangle_multiplication_incoming(t, pair_mask)
+        t += self.pair_transition(t, chunk_size)
+        return t
+
+
+class SingleTemplateEmbedding(nn.Module):
+    """Embeds one template's pair features and runs the template pair stack
+    (Jumper et al. (2021) Suppl. Alg. 2 "Inference" lines 9 and 11, Alg. 16).
+    """
+
+    def __init__(self, c: TemplateConfig):
+        super().__init__()
+        self.config = c
+        self.embedding2d = Linear(c.dgram_num_bins + TEMPLATE_PAIR_FEAT_DIM_EXTRA, c.c_t)
+        self.template_pair_stack = nn.ModuleList([TemplatePairBlock(c) for _ in range(c.num_blocks)])
+        self.output_layer_norm = LayerNorm(c.c_t)
+
+    def pair_features(
+        self,
+        aatype: torch.Tensor,
+        atom37: torch.Tensor,
+        atom37_mask: torch.Tensor,
+        pb: torch.Tensor,
+        pb_mask: torch.Tensor,
+    ) -> torch.Tensor:
+        """The 88 template pair features of Suppl. Table 1 for one template: [N, N, 88].
+
+        Args:
+            aatype: [N] (0-21); atom37: [N, 37, 3]; atom37_mask: [N, 37]; pb: [N, 3] pseudo-beta positions;
+            pb_mask: [N].
+        """
+        c = self.config
+        if c.use_template_unit_vector:
+            raise NotImplementedError(
+                "template unit vectors are a multimer feature; no monomer preset uses them"
+            )
+        n = aatype.shape[0]
+        dtype = atom37.dtype
+        dgram = dgram_from_positions(pb, c.dgram_num_bins, c.dgram_min_bin, c.dgram_max_bin).to(dtype)
+        pb_mask_2d = (pb_mask[:, None] * pb_mask[None, :]).unsqueeze(-1)
+        onehot = F.one_hot(aatype.long(), 22).to(dtype)
+        # backbone frame present: N, CA and C all resolved
+        backbone = (
+            atom37_mask[:, rc.atom_order["N"]]
+            * atom37_mask[:, rc.atom_order["CA"]]
+            * atom37_mask[:, rc.atom_order["C"]]
+        )
+        backbone_2d = (backbone[:, None] * backbone[None, :]).unsqueeze(-1)
+        # [N, N, 88]: (distogram, pseudo-beta mask, aatype of j, aatype of i, unit vector, backbone mask)
+        act = torch.cat(
+            [
+                dgram,
+                pb_mask_2d,
+                onehot[None, :, :].expand(n, n, 22),
+                onehot[:, None, :].expand(n, n, 22),
+                atom37.new_zeros(n, n, 3),
+                backbone_2d,
+            ],
+            dim=-1,
+        )
+        return act * backbone_2d
+
+    def forward(
+        self,
+        aatype: torch.Tensor,
+        atom37: torch.Tensor,
+        atom37_mask: torch.Tensor,
+        pb: torch.Tensor,
+        pb_mask: torch.Tensor,
+        pair_mask: torch.Tensor,
+        chunk_size: int | None,
+    ) -> torch.Tensor:
+        """Returns the template pair representation t [N, N, c_t]."""
+        t = self.embedding2d(self.pair_features(aatype, atom37, atom37_mask, pb, pb_mask))
+        for block in self.template_pair_stack:
+            t = block(t, pair_mask, chunk_size)
+        return self.output_layer_norm(t)
+
+
+class TemplateEmbedding(nn.Module):
+    """Jumper et al. (2021) Suppl. Alg. 17 "TemplatePointwiseAttention" over per-template pair stacks
+    (Alg. 2 lines 9-13). Returns the update to the pair representation.
+    """
+
+    def __init__(self, c: TemplateConfig, c_z: int):
+        super().__init__()
+        self.single_template_embedding = SingleTemplateEmbedding(c)
+        head_dim = c.c_hidden_pointwise // c.num_heads_pointwise
+        self.attention = Attention(c_z, c.c_t, c.num_heads_pointwise, head_dim, head_dim, c_z, gating=False)
+
+    def forward(
+        self, z: torch.Tensor, batch: dict[str, torch.Tensor], pair_mask: torch.Tensor, chunk_size: int | None
+    ) -> torch.Tensor:
+        """Args:
+        z: [N, N, c_z] pair representation (queries).
+        batch: template features with a leading template axis T: ``template_aatype`` [T, N],
+            ``template_all_atom_positions`` [T, N, 37, 3], ``template_all_atom_masks`` [T, N, 37],
+            ``template_pseudo_beta`` [T, N, 3], ``template_pseudo_beta_mask`` [T, N],
+            ``template_mask`` [T].
+        pair_mask: [N, N] residue padding mask.
+        """
+        template_mask = batch["template_mask"].to(z.dtype)
+        num_templates = template_mask.shape[0]
+        n = z.shape[0]
+        t = torch.stack(
+            [
+                self.single_template_embedding(
+                    batch["template_aatype"][i],
+                    batch["template_all_atom_positions"][i].to(z.dtype),
+                    batch["template_all_atom_masks"][i].to(z.dtype),
+                    batch["template_pseudo_beta"][i].to(z.dtype),
+                    batch["template_pseudo_beta_mask"][i].to(z.dtype),
+                    pair_mask,
+                    chunk_size,
+                )
+                for i in range(num_templates)
+            ],
+            dim=2,
+        )
+        # queries: one per pair (i, j), attending over the T templates; [N*N, 1, c_z] and [N*N, T, c_t]
+        q = z.reshape(n * n, 1, z.shape[-1])
+        t = t.reshape(n * n, num_templates, t.shape[-1])
+        # [1, 1, 1, T]
+        bias = mask_to_bias(template_mask)[None, None, None, :]
+        pair_chunk = None if chunk_size is None else chunk_size * n
+        update = chunk_layer(lambda qq, tt: self.attention(qq, tt, [bias]), (q, t), pair_chunk)
+        # [N, N, c_z]
+        update = update.reshape(n, n, -1)
+        # no templates at all: no update
+        return update * (template_mask.sum() > 0).to(update.dtype)
