@@ -10,8 +10,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from alphafold.model.attention import Attention, GlobalAttention, mask_to_bias
 from alphafold.model.chunking import chunk_layer
-from alphafold.model.primitives import Attention, GlobalAttention, LayerNorm, Linear, mask_to_bias
+from alphafold.model.primitives import LayerNorm, Linear
 
 
 class MSARowAttentionWithPairBias(nn.Module):

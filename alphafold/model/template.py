@@ -12,10 +12,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from alphafold.common import residue_constants as rc
+from alphafold.model.attention import Attention, mask_to_bias
 from alphafold.model.chunking import chunk_layer
 from alphafold.model.config import TemplateConfig
 from alphafold.model.msa import Transition
-from alphafold.model.primitives import Attention, LayerNorm, Linear, mask_to_bias
+from alphafold.model.primitives import LayerNorm, Linear
 from alphafold.model.triangle import TriangleAttention, TriangleMultiplication
 
 # dgram bins + pseudo-beta mask + two aatype one-hots (22 each) + unit vector (3) + backbone mask

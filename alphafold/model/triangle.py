@@ -8,7 +8,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from alphafold.model.primitives import Attention, LayerNorm, Linear, mask_to_bias
+from alphafold.model.attention import Attention, mask_to_bias
+from alphafold.model.primitives import LayerNorm, Linear
 
 
 class TriangleMultiplication(nn.Module):
