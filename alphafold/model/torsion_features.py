@@ -14,60 +14,20 @@ import torch.nn.functional as F
 
 from alphafold.common import residue_constants as rc
 
-# The four atoms defining each chi angle, per residue (standard IUPAC side-chain dihedrals).
-CHI_ANGLES_ATOMS: dict[str, list[tuple[str, str, str, str]]] = {
-    "ALA": [],
-    "ARG": [
-        ("N", "CA", "CB", "CG"),
-        ("CA", "CB", "CG", "CD"),
-        ("CB", "CG", "CD", "NE"),
-        ("CG", "CD", "NE", "CZ"),
-    ],
-    "ASN": [("N", "CA", "CB", "CG"), ("CA", "CB", "CG", "OD1")],
-    "ASP": [("N", "CA", "CB", "CG"), ("CA", "CB", "CG", "OD1")],
-    "CYS": [("N", "CA", "CB", "SG")],
-    "GLN": [("N", "CA", "CB", "CG"), ("CA", "CB", "CG", "CD"), ("CB", "CG", "CD", "OE1")],
-    "GLU": [("N", "CA", "CB", "CG"), ("CA", "CB", "CG", "CD"), ("CB", "CG", "CD", "OE1")],
-    "GLY": [],
-    "HIS": [("N", "CA", "CB", "CG"), ("CA", "CB", "CG", "ND1")],
-    "ILE": [("N", "CA", "CB", "CG1"), ("CA", "CB", "CG1", "CD1")],
-    "LEU": [("N", "CA", "CB", "CG"), ("CA", "CB", "CG", "CD1")],
-    "LYS": [
-        ("N", "CA", "CB", "CG"),
-        ("CA", "CB", "CG", "CD"),
-        ("CB", "CG", "CD", "CE"),
-        ("CG", "CD", "CE", "NZ"),
-    ],
-    "MET": [("N", "CA", "CB", "CG"), ("CA", "CB", "CG", "SD"), ("CB", "CG", "SD", "CE")],
-    "PHE": [("N", "CA", "CB", "CG"), ("CA", "CB", "CG", "CD1")],
-    "PRO": [("N", "CA", "CB", "CG"), ("CA", "CB", "CG", "CD")],
-    "SER": [("N", "CA", "CB", "OG")],
-    "THR": [("N", "CA", "CB", "OG1")],
-    "TRP": [("N", "CA", "CB", "CG"), ("CA", "CB", "CG", "CD1")],
-    "TYR": [("N", "CA", "CB", "CG"), ("CA", "CB", "CG", "CD1")],
-    "VAL": [("N", "CA", "CB", "CG1")],
-}
 
-# Chi angles that are symmetric under a 180 degree rotation (the two atom names are interchangeable):
-# ASP chi2 (OD1/OD2), GLU chi3 (OE1/OE2), PHE chi2 and TYR chi2 (CD1/CD2 ring flip).
-CHI_PI_PERIODIC = {"ASP": (0, 1, 0, 0), "GLU": (0, 0, 1, 0), "PHE": (0, 1, 0, 0), "TYR": (0, 1, 0, 0)}
+def _chi_atom_indices() -> np.ndarray:
+    """Atom37 indices of the four atoms of each chi angle: [21 restypes (UNK last), 4 chis, 4 atoms].
 
-
-def _tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per restype (20 + unknown): chi atom indices [21, 4, 4], chi mask [21, 4], pi-periodic [21, 4]."""
-    indices = np.zeros((21, 4, 4), dtype=np.int64)
-    mask = np.zeros((21, 4), dtype=np.float32)
-    periodic = np.zeros((21, 4), dtype=np.float32)
-    for r, one_letter in enumerate(rc.restypes):
-        name = rc.restype_1to3[one_letter]
-        for k, atoms in enumerate(CHI_ANGLES_ATOMS[name]):
+    Chi angles a residue lacks point at atom 0 and are masked by ``rc.chi_angles_mask``.
+    """
+    indices = np.zeros((rc.restype_num + 1, 4, 4), dtype=np.int64)
+    for r, name in enumerate(rc.resnames[: rc.restype_num]):
+        for k, atoms in enumerate(rc.chi_angles_atoms[name]):
             indices[r, k] = [rc.atom_order[a] for a in atoms]
-            mask[r, k] = 1.0
-        periodic[r] = CHI_PI_PERIODIC.get(name, (0, 0, 0, 0))
-    return indices, mask, periodic
+    return indices
 
 
-CHI_ATOM_INDICES, CHI_ANGLES_MASK, CHI_PI_PERIODIC_TABLE = _tables()
+CHI_ATOM_INDICES = _chi_atom_indices()
 
 
 def _normalize(v: torch.Tensor) -> torch.Tensor:
@@ -104,7 +64,9 @@ def atom37_to_torsion_angles(
     flat = idx.reshape(*idx.shape[:-2], 16)
     chis_pos = torch.gather(pos, -2, flat.unsqueeze(-1).expand(*flat.shape, 3)).reshape(*idx.shape, 3)
     chis_atom_mask = torch.gather(mask, -1, flat).reshape(idx.shape).prod(-1)
-    chis_mask = torch.as_tensor(CHI_ANGLES_MASK, device=pos.device, dtype=pos.dtype)[aatype] * chis_atom_mask
+    chis_mask = (
+        torch.as_tensor(rc.chi_angles_mask, device=pos.device, dtype=pos.dtype)[aatype] * chis_atom_mask
+    )
 
     # [*, N, 7, 4, 3]
     atoms = torch.cat(
@@ -129,7 +91,7 @@ def atom37_to_torsion_angles(
     # psi is defined with the opposite sign convention by the frame above
     sin_cos = sin_cos * sin_cos.new_tensor([1.0, 1.0, -1.0, 1.0, 1.0, 1.0, 1.0])[:, None]
 
-    periodic = torch.as_tensor(CHI_PI_PERIODIC_TABLE, device=pos.device, dtype=pos.dtype)[aatype]
+    periodic = torch.as_tensor(rc.chi_pi_periodic, device=pos.device, dtype=pos.dtype)[aatype]
     mirror = torch.cat([periodic.new_ones(*periodic.shape[:-1], 3), 1.0 - 2.0 * periodic], dim=-1)
     return {
         "torsion_angles_sin_cos": sin_cos,
