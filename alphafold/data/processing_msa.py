@@ -94,8 +94,9 @@ def nearest_cluster(msa: np.ndarray, msa_mask: np.ndarray, extra_msa: np.ndarray
     """Assign each extra row to the centre it agrees with most (Suppl. 1.2.6).
 
     Agreement counts positions with the same residue among the 21 residue classes (gap and mask token
-    carry no weight), both masked in; ties go to the first centre. Extra rows are processed in chunks of
-    `chunk_rows` so memory stays O(chunk · L · 21) for deep MSAs.
+    carry no weight), both masked in; ties go to the first centre. Computed as a float32 one-hot product
+    (BLAS, multi-threaded; exact, the counts are integers below 2^24), over chunks of `chunk_rows` extra
+    rows so memory stays O(chunk · L · 21) for deep MSAs.
     """
     assignment = np.zeros((len(extra_msa),), np.int32)
     if len(extra_msa) == 0:
@@ -103,11 +104,10 @@ def nearest_cluster(msa: np.ndarray, msa_mask: np.ndarray, extra_msa: np.ndarray
     # [L*21, N_clust]
     centre = (msa_mask[..., None] * one_hot(msa, 21)).reshape(len(msa), -1).T.copy()
     for start in range(0, len(extra_msa), chunk_rows):
-        stop = start + chunk_rows
+        rows = extra_msa[start:start + chunk_rows]
         # [chunk, L*21]
-        extra = (extra_mask[start:stop, :, None] * one_hot(extra_msa[start:stop], 21)).reshape(
-            len(extra_msa[start:stop]), -1)
-        assignment[start:stop] = np.argmax(extra @ centre, axis=1)
+        extra = (extra_mask[start:start + chunk_rows, :, None] * one_hot(rows, 21)).reshape(len(rows), -1)
+        assignment[start:start + len(rows)] = np.argmax(extra @ centre, axis=1)
     return assignment
 
 

@@ -5,11 +5,15 @@
 
 Runs AF2 v2.3's hmmsearch template path (hmmbuild --hand on the query MSA, hmmsearch with AF2's flags,
 `HmmsearchHitFeaturizer` with kalign) on the HBB query + globins45 MSA against the test pdb_seqres and
-mmCIF files, and saves the raw template features to tests/data/files/af2_templates_hbb.npz.
+mmCIF files, and saves the raw template features to tests/data/files/af2_templates_hbb.npz. Also records
+what DeepMind's mmCIF parser reads from every test mmCIF file (release date, chain sequences, sha256 of the
+float32 atom37 positions and masks of each chain) in tests/data/files/af2_mmcif_digest.json.
 Needs the Debian hmmer and kalign binaries. Never imported by the tests.
 """
 
 import gzip
+import hashlib
+import json
 import shutil
 import sys
 import tempfile
@@ -18,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from alphafold.data.tools import hmmsearch
 
-from alphafold.data import templates
+from alphafold.data import mmcif_parsing, templates
 
 MAX_TEMPLATE_DATE = "2020-01-01"
 
@@ -57,5 +61,23 @@ def main(repo: Path) -> None:
                         **feats)
 
 
+def mmcif_digest(files: Path) -> None:
+    digest = {}
+    for gz in sorted((files / "mmcif").glob("*.cif.gz")):
+        parsed = mmcif_parsing.parse(file_id=gz.name[:4], mmcif_string=gzip.open(gz, "rt").read())
+        entry = parsed.mmcif_object
+        chains = {}
+        for chain_id, seq in entry.chain_to_seqres.items():
+            positions, mask = templates._get_atom_positions(entry, chain_id, max_ca_ca_distance=150.0)
+            chains[chain_id] = {
+                "seqres": seq,
+                "positions_sha256": hashlib.sha256(positions.astype(np.float32).tobytes()).hexdigest(),
+                "mask_sha256": hashlib.sha256(mask.astype(np.float32).tobytes()).hexdigest(),
+            }
+        digest[gz.name] = {"release_date": entry.header.get("release_date"), "chains": chains}
+    (files / "af2_mmcif_digest.json").write_text(json.dumps(digest, indent=1, sort_keys=True) + "\n")
+
+
 if __name__ == "__main__":
+    mmcif_digest(Path(sys.argv[1]).resolve() / "tests/data/files")
     main(Path(sys.argv[1]).resolve())
