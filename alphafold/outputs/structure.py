@@ -34,6 +34,9 @@ _PARENT_RESIDUE = {
     "HID": "HIS",
     "HIE": "HIS",
     "HIP": "HIS",
+    "HSD": "HIS",
+    "HSE": "HIS",
+    "HSP": "HIS",
     "CYX": "CYS",
 }
 
