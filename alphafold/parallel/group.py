@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import io
 import logging
 import os
 import socket
@@ -140,7 +141,8 @@ def init_shard_group(
     # so the handle is read here once and passed explicitly from now on.
     from fairscale.nn.model_parallel import initialize as fs_init
 
-    fs_init.initialize_model_parallel(tp_size, model_parallel_backend=config.resolved_backend)
+    with contextlib.redirect_stdout(io.StringIO()):  # it prints its group sizes on stdout
+        fs_init.initialize_model_parallel(tp_size, model_parallel_backend=config.resolved_backend)
     group = fs_init.get_model_parallel_group()
     log.debug("rank %d/%d joined a %s group of %d on %s", rank, world_size, config.resolved_backend,
               tp_size, device)

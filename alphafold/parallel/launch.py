@@ -31,16 +31,17 @@ def _rank_entry(rank: int, fn: Callable[..., Any], world_size: int, port: int, c
 
 
 def spawn(fn: Callable[..., Any], world_size: int, *args: Any, config: ParallelConfig | None = None,
-          timeout_s: float = 600.0, num_threads: int | None = None) -> list[Any]:
+          timeout_s: float = 600.0, num_threads: int | None = None, in_process: bool = True) -> list[Any]:
     """Run ``fn(group, *args)`` on ``world_size`` ranks and return their results in rank order.
 
     ``fn`` must be importable by name (a module-level function). At ``world_size == 1`` it runs in this
-    process with the trivial group: no process, no process group.
+    process with the trivial group (no process group), unless ``in_process`` is False (a fresh process,
+    e.g. to measure its memory on its own).
     """
     config = config or ParallelConfig()
     if world_size < 1:
         raise ValueError(f"world size must be at least 1, not {world_size}")
-    if world_size == 1:
+    if world_size == 1 and in_process:
         return [fn(ShardGroup.single(config.torch_device(0)), *args)]
     if num_threads is None:
         # Share this machine's cores between the ranks instead of oversubscribing them P times.
