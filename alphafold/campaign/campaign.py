@@ -76,6 +76,8 @@ class Campaign:
             "databases": {k: file_identity(db[k]) for k in ("uniref90", "mgnify", "pdb_seqres", "mmcif_dir")},
             "max_template_date": db["max_template_date"] if db["pdb_seqres"] else None,
             "msa_mode": c["features"]["msa_mode"],
+            "max_msa_clusters": c["features"]["max_msa_clusters"],
+            "max_extra_msa": c["features"]["max_extra_msa"],
             "preset": c["model"]["preset"], "num_recycle": c["model"]["num_recycle"],
             "seed": c["model"]["seed"],
         }

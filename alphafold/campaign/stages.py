@@ -18,6 +18,7 @@ def features_paths(output_dir: Path, key: str) -> dict[str, Path]:
     root = Path(output_dir) / "features"
     return {"query": root / "queries" / f"{key}.fasta",
             "raw_root": root / "raw",
+            "store": root / "store",
             "raw": root / "raw" / key / "features.npz",
             "processed": root / "processed" / f"{key}.npz"}
 
@@ -28,14 +29,14 @@ def features_work(job: BatchJob, member: dict) -> tuple[dict, CommandResult | No
     c = job.config
     key = member["key"]
     paths = features_paths(job.output_dir, key)
-    if member.get("msa"):
-        query = Path(member["msa"])
-    else:
-        # The record is named by the target key, so the raw features land in raw/<key>/features.npz.
-        write_text_atomic(paths["query"], f">{key} {member['name']}\n{member['sequence']}\n")
-        query = paths["query"]
+    # The record is named by the target key, so the raw features land in raw/<key>/features.npz.
+    write_text_atomic(paths["query"], f">{key} {member['name']}\n{member['sequence']}\n")
     db = c["databases"]
-    cmd = alphafold_cmd("features", query, "--output-dir", paths["raw_root"], "--cpus", job.threads)
+    # Searches are cached in one store per campaign (by sequence, database identity and settings).
+    cmd = alphafold_cmd("features", paths["query"], "--output-dir", paths["raw_root"], "--cpus", job.threads,
+                        "--store", paths["store"])
+    if member.get("msa"):
+        cmd += ["--a3m", member["msa"]]
     if db["uniref90"]:
         cmd += ["--uniref90", db["uniref90"]]
     if db["mgnify"]:
@@ -52,9 +53,12 @@ def features_work(job: BatchJob, member: dict) -> tuple[dict, CommandResult | No
     if not paths["raw"].is_file():
         return {}, CommandResult(1, result.seconds)
     m = c["model"]
-    result2 = run_logged(alphafold_cmd("process-features", paths["raw"], "--preset", m["preset"],
-                                       "--num-recycle", m["num_recycle"], "--seed", m["seed"],
-                                       "--out", paths["processed"]), logfile)
+    process = alphafold_cmd("process-features", paths["raw"], "--preset", m["preset"], "--num-recycle",
+                            m["num_recycle"], "--seed", m["seed"], "--out", paths["processed"])
+    for key_, flag in (("max_msa_clusters", "--max-msa-clusters"), ("max_extra_msa", "--max-extra-msa")):
+        if c["features"].get(key_) is not None:
+            process += [flag, c["features"][key_]]
+    result2 = run_logged(process, logfile)
     if result2.returncode != 0:
         return {}, result2
     return {"raw": str(paths["raw"]), "processed": str(paths["processed"])}, None
