@@ -33,6 +33,7 @@ import numpy as np
 from Bio import Align
 
 from alphafold.common import residue_constants as rc
+from alphafold.data import hhsearch
 from alphafold.data.mmcif import MmcifEntry, TemplateStructureError, read_mmcif_cached
 from alphafold.errors import UserError
 
@@ -245,19 +246,34 @@ class TemplateSearcher:
         mmcif_dir: directory of `<pdb_id>.cif` or `<pdb_id>.cif.gz` (either case), flat or PDB-style
             divided (`ab/1abc.cif.gz`).
         max_template_date: `YYYY-MM-DD`; entries released after it are never used.
-        max_hits: templates returned at most (AF2: 4 for monomers... the model keeps 4).
+        max_hits: templates returned at most (AF2 keeps 4 for monomers).
         e_value: hmmsearch reporting/inclusion thresholds (AF2 uses 100 for all four).
         cpus: hmmsearch threads (0 = all).
         skip_bad_files: log and skip a malformed mmCIF instead of stopping with a UserError.
+        tool: "hmmsearch" (pyhmmer against `pdb_seqres`, AF2's multimer-style search) or "hhsearch"
+            (HH-suite against `hhsearch_db`, a PDB70-style database prefix, AF2's monomer search; hits
+            ranked by Sum_probs, repeats kept). `pdb_seqres` may be None with hhsearch.
+        hhsearch_db: HH-suite database prefix (`<prefix>_hhm.ffdata`, `<prefix>_cs219.ffdata`, ...).
     """
 
-    def __init__(self, pdb_seqres: str | os.PathLike, mmcif_dir: str | os.PathLike,
+    def __init__(self, pdb_seqres: str | os.PathLike | None, mmcif_dir: str | os.PathLike,
                  max_template_date: str | datetime.date, max_hits: int = 4, *, e_value: float = 100.0,
-                 cpus: int = 1, skip_bad_files: bool = False):
-        self.pdb_seqres = Path(pdb_seqres)
+                 cpus: int = 1, skip_bad_files: bool = False, tool: str = "hmmsearch",
+                 hhsearch_db: str | os.PathLike | None = None):
+        if tool not in ("hmmsearch", "hhsearch"):
+            raise UserError(None, f"template search tool {tool!r}: choose hmmsearch or hhsearch")
+        self.tool = tool
+        self.pdb_seqres = Path(pdb_seqres) if pdb_seqres is not None else None
         self.mmcif_dir = Path(mmcif_dir)
-        if not self.pdb_seqres.is_file():
+        self.hhsearch_db = str(hhsearch_db) if hhsearch_db is not None else None
+        if tool == "hmmsearch" and (self.pdb_seqres is None or not self.pdb_seqres.is_file()):
             raise UserError(str(pdb_seqres), "template sequence database (pdb_seqres) not found")
+        if tool == "hhsearch":
+            missing = [str(p) for p in hhsearch.database_files(self.hhsearch_db or "")
+                       if self.hhsearch_db is None or not p.is_file()]
+            if missing:
+                raise UserError(str(self.hhsearch_db), f"HH-suite template database incomplete: missing "
+                                                       f"{', '.join(missing)}")
         if not self.mmcif_dir.is_dir():
             raise UserError(str(mmcif_dir), "mmCIF directory not found")
         if isinstance(max_template_date, datetime.date):
@@ -321,6 +337,22 @@ class TemplateSearcher:
                     hits.append(parsed)
         return hits
 
+    def hhsearch(self, query_sequence: str, msa: Sequence[str] | None = None) -> list[TemplateHit]:
+        """HHsearch hits ranked by Sum_probs (highest first, as DeepMind's HhsearchHitFeaturizer)."""
+        rows = list(msa) if msa else [query_sequence]
+        msa_match_columns(rows, query_sequence)  # validates: one match column per query residue
+        text = hhsearch.run_hhsearch(hhsearch.query_a3m(rows), self.hhsearch_db, cpus=max(self.cpus, 1))
+        hits = []
+        for raw in hhsearch.parse_hhr(text):
+            match = _SEQRES_HEADER.match(raw["name"] + " ")
+            if not match:
+                continue
+            sequence, mapping = hhsearch.hit_mapping(raw)
+            hits.append(TemplateHit(name=raw["name"], pdb_id=match[1].lower(), chain_id=match[2],
+                                    hit_sequence=sequence, mapping=mapping, aligned_cols=raw["aligned_cols"],
+                                    e_value=raw["e_value"], score=raw["score"], sum_probs=raw["sum_probs"]))
+        return sorted(hits, key=lambda h: h.sum_probs, reverse=True)
+
     def search(self, query_sequence: str, msa: Sequence[str] | None = None,
                ) -> tuple[dict[str, np.ndarray], list[dict]]:
         """Template features for `query_sequence` and a record of every hit considered.
@@ -338,7 +370,11 @@ class TemplateSearcher:
         records: list[dict] = []
         features: list[dict[str, np.ndarray]] = []
         seen_sequences: set[bytes] = set()
-        for hit in self.hmmsearch(query_sequence, msa):
+        if self.tool == "hhsearch":
+            found = self.hhsearch(query_sequence, msa)
+        else:
+            found = self.hmmsearch(query_sequence, msa)
+        for hit in found:
             if len(features) >= self.max_hits:
                 break
             record = {"name": hit.name, "e_value": float(hit.e_value), "score": float(hit.score),
@@ -376,7 +412,8 @@ class TemplateSearcher:
                 log.warning("template %s skipped: %s", hit.name, err)
                 continue
             key = hit_features["template_sequence"].item()
-            if key in seen_sequences:
+            # DeepMind drops repeated template sequences for hmmsearch hits only.
+            if self.tool == "hmmsearch" and key in seen_sequences:
                 record["reason"] = "same aligned sequence as an earlier template"
                 continue
             seen_sequences.add(key)

@@ -206,3 +206,61 @@ def test_mmcif_reader_equals_deepminds_parser_on_every_test_file():
             positions, mask = entry.atom37(chain_id)
             assert hashlib.sha256(positions.tobytes()).hexdigest() == ref["positions_sha256"], name
             assert hashlib.sha256(mask.tobytes()).hexdigest() == ref["mask_sha256"], (name, chain_id)
+
+
+HHSEARCH_DB = FILES / "hhsearch" / "pdb_seqres"
+
+
+def test_hhsearch_templates_equal_deepminds_featurizer(hbb_msa):
+    """AF2's monomer path: hhsearch on the HH-suite version of the test database, hits ranked by
+    Sum_probs, repeats kept (DeepMind's HhsearchHitFeaturizer); identical arrays (tolerance 0)."""
+    reference = dict(np.load(FILES / "af2_templates_hbb_hhsearch.npz"))
+    date = str(reference.pop("max_template_date"))
+    searcher = TemplateSearcher(None, MMCIF, date, tool="hhsearch", hhsearch_db=HHSEARCH_DB)
+    features, hits = searcher.search(hbb_msa[0], hbb_msa)
+    for key, expected in reference.items():
+        assert features[key].shape == expected.shape, key
+        assert features[key].dtype == expected.dtype, key
+        np.testing.assert_array_equal(features[key], expected, err_msg=key)
+    assert list(features["template_domain_names"]) == [b"2hhb_B", b"2hhb_D", b"2hhb_A", b"2hhb_C"]
+    sum_probs = features["template_sum_probs"].ravel()
+    assert np.all(np.diff(sum_probs) <= 0) and sum_probs[0] > 100
+
+
+def test_hhsearch_database_build_and_bad_database(tmp_path, hbb_msa):
+    from alphafold.data import hhsearch
+
+    fasta = tmp_path / "seqres.txt"
+    records = SEQRES.read_text().split(">")[1:]
+    fasta.write_text("".join(">" + r for r in records if r.startswith(("2hhb_A", "5pti_A", "1ppg_E"))))
+    hhsearch.build_database(fasta, tmp_path / "db")
+    features, _ = TemplateSearcher(None, MMCIF, "2020-01-01", tool="hhsearch",
+                                   hhsearch_db=tmp_path / "db").search(hbb_msa[0], hbb_msa)
+    assert list(features["template_domain_names"]) == [b"2hhb_A"]
+    with pytest.raises(UserError, match="missing.*nowhere_hhm.ffdata"):
+        TemplateSearcher(None, MMCIF, "2020-01-01", tool="hhsearch", hhsearch_db=tmp_path / "nowhere")
+
+
+def test_hhr_parsing_maps_query_to_template_residues():
+    from alphafold.data import hhsearch
+
+    hhr = """Query         q
+ No Hit                             Prob E-value P-value  Score    SS Cols Query HMM  Template HMM
+  1 1abc_A mol:protein length:9     99.0 1E-10 1E-12  50.0   0.0    5    2-6     3-8 (9)
+
+No 1
+>1abc_A mol:protein length:9  TEST
+Probab=99.00  E-value=1e-10  Score=50.00  Aligned_cols=5  Identities=60%  Sum_probs=4.5  Template_Neff=1.0
+
+Q q                 2 CD-EF    6 (7)
+Q Consensus         2 cd-ef    6 (7)
+T Consensus         3 cdgef    7 (9)
+T 1abc_A            3 CDGEF    7 (9)
+T ss_dssp             CCCCC
+"""
+    (hit,) = hhsearch.parse_hhr(hhr)
+    assert hit["name"] == "1abc_A" and hit["sum_probs"] == 4.5 and hit["aligned_cols"] == 5
+    sequence, mapping = hhsearch.hit_mapping(hit)
+    # Query residues 2..6 (1-based) against template residues 3..7; the template's G is an insertion.
+    assert sequence == "CDGEF"
+    assert mapping == {1: 0, 2: 1, 3: 3, 4: 4}

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import gemmi
 
+from alphafold.data.hhsearch import build_database
 from alphafold.data.mmcif import read_mmcif
 
 HERE = Path(__file__).resolve().parent
@@ -102,6 +103,9 @@ def main(src: Path) -> None:
             header = f"{entry.file_id}_{chain_id} mol:protein length:{len(seq)}  {entry.file_id.upper()}"
             records.append(f">{header}\n{seq}\n")
     (HERE / "pdb_seqres.txt").write_text("".join(records))
+    # The same chains as an HH-suite database for the hhsearch path (hhmake/ffindex_build/cstranslate).
+    (HERE / "hhsearch").mkdir(exist_ok=True)
+    build_database(HERE / "pdb_seqres.txt", HERE / "hhsearch" / "pdb_seqres")
     (HERE / "hbb_globins45.a3m").write_text(_phmmer_a3m(HMMER_TUTORIAL / "HBB_HUMAN",
                                                        HMMER_TUTORIAL / "globins45.fa"))
 

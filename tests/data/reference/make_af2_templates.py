@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from alphafold.data.tools import hmmsearch
+from alphafold.data.tools import hhsearch, hmmsearch
 
 from alphafold.data import mmcif_parsing, templates
 
@@ -52,13 +52,25 @@ def main(repo: Path) -> None:
             mmcif_dir=tmp, max_template_date=MAX_TEMPLATE_DATE, max_hits=4,
             kalign_binary_path="/usr/bin/kalign", release_dates_path=None, obsolete_pdbs_path=None)
         result = featurizer.get_templates(query, hits)
-    feats = dict(result.features)
+        save(files / "af2_templates_hbb.npz", result.features)
+        # The same query through AF2's monomer path: hhsearch against the HH-suite version of the
+        # database, HhsearchHitFeaturizer (ranked by Sum_probs, repeats kept).
+        hh = hhsearch.HHSearch(binary_path="/usr/bin/hhsearch",
+                               databases=[str(files / "hhsearch" / "pdb_seqres")])
+        hh_hits = hh.get_template_hits(hh.query((files / "hbb_globins45.a3m").read_text()), query)
+        hh_featurizer = templates.HhsearchHitFeaturizer(
+            mmcif_dir=tmp, max_template_date=MAX_TEMPLATE_DATE, max_hits=4,
+            kalign_binary_path="/usr/bin/kalign", release_dates_path=None, obsolete_pdbs_path=None)
+        save(files / "af2_templates_hbb_hhsearch.npz", hh_featurizer.get_templates(query, hh_hits).features)
+
+
+def save(path: Path, features) -> None:
+    feats = dict(features)
     feats["template_domain_names"] = np.array(list(feats["template_domain_names"]), dtype=np.bytes_)
     feats["template_sequence"] = np.array(list(feats["template_sequence"]), dtype=np.bytes_)
     feats["template_sum_probs"] = np.asarray(feats["template_sum_probs"], np.float32).reshape(-1, 1)
     print({k: (v.shape, v.dtype) for k, v in feats.items()}, feats["template_domain_names"])
-    np.savez_compressed(files / "af2_templates_hbb.npz", max_template_date=np.array(MAX_TEMPLATE_DATE),
-                        **feats)
+    np.savez_compressed(path, max_template_date=np.array(MAX_TEMPLATE_DATE), **feats)
 
 
 def mmcif_digest(files: Path) -> None:
