@@ -13,7 +13,16 @@ from pathlib import Path
 
 from alphafold.campaign.campaign import Campaign
 from alphafold.campaign.ledger import Ledger, ledger_table, write_ledger_tsv
-from alphafold.campaign.runner import BatchJob, StageUnavailable, require_subcommands, run_batch
+from alphafold.campaign.runner import (
+    BatchJob,
+    StageUnavailable,
+    alphafold_cmd,
+    available_subcommands,
+    require_subcommands,
+    run_batch,
+    run_batch_at_once,
+    run_logged,
+)
 from alphafold.io_utils import write_text_atomic
 
 log = logging.getLogger("alphafold.campaign")
@@ -30,12 +39,12 @@ def stage_work(stage: str):
     """The per-target work function of a stage, after checking its commands exist here."""
     from alphafold.campaign import stages
 
-    table = {"features": (stages.FEATURES_COMMANDS, stages.features_work)}
-    if stage not in table:
-        raise StageUnavailable(f"stage {stage!r} is not wired to a command yet")
-    commands, work = table[stage]
+    table = {"features": (stages.FEATURES_COMMANDS, stages.features_work, False),
+             "predict": (stages.PREDICT_COMMANDS, stages.predict_work, True),
+             "outputs": (stages.OUTPUTS_COMMANDS, stages.outputs_work, False)}
+    commands, work, at_once = table[stage]
     require_subcommands(commands)
-    return work
+    return work, at_once
 
 
 def run_batch_job(smk) -> int:
@@ -47,11 +56,11 @@ def run_batch_job(smk) -> int:
         threads=int(smk.threads), devices=int(getattr(smk.wildcards, "devices", 1) or 1),
     )
     try:
-        work = stage_work(stage)
+        work, at_once = stage_work(stage)
     except StageUnavailable as err:
         log.error("%s", err)
         return 3
-    return run_batch(job, work, Path(smk.output[0]))
+    return (run_batch_at_once if at_once else run_batch)(job, work, Path(smk.output[0]))
 
 
 def summary(smk) -> int:
@@ -69,6 +78,14 @@ def summary(smk) -> int:
         {"targets": len(campaign.targets), "batches": len(campaign.batches), "counts": counts,
          "failed": failed}, indent=1, sort_keys=True))
     log.info("campaign summary: %s; ledger table %s", counts, smk.output.ledger)
+    targets_dir = campaign.output_dir / "targets"
+    if targets_dir.is_dir() and "report" in available_subcommands():
+        page = campaign.output_dir / "index.html"
+        result = run_logged(alphafold_cmd("report", targets_dir, "--output", page), Path(smk.log[0]))
+        if result.returncode != 0:
+            log.error("the campaign page could not be written (see %s)", smk.log[0])
+            return 1
+        log.info("campaign page: %s", page)
     return 0
 
 

@@ -38,6 +38,8 @@ FAILURE_TYPES = {
     "killed": "killed by a signal (cancelled job, node failure)",
     "error": "the stage failed (non-zero exit): see the target's log",
     "missing_output": "the stage exited 0 but its output file is missing",
+    "missing_input": "an earlier stage failed for this target, so this one could not run",
+    "refused": "the runtime refused the target (too large for the devices the batch may use)",
 }
 
 

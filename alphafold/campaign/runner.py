@@ -10,7 +10,7 @@ Failures: each failed target gets a ``failed`` event with its failure type (``le
 If a retryable failure remains and this is not the last attempt, the job exits non-zero so Snakemake
 retries it with escalated resources (:mod:`alphafold.campaign.resources`); on the last attempt the failures
 are recorded in the batch manifest and the campaign carries on (the summary lists them). A bad input
-(exit code 2) is never retried.
+(exit code 2), a target whose earlier stage failed, or one the runtime refuses is never retried.
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ from alphafold.io_utils import write_text_atomic
 log = logging.getLogger("alphafold.campaign")
 
 TOOL_PACKAGES = ("alphafold-hpc", "torch", "numpy", "pyhmmer", "ray", "snakemake")
+# Failures more resources cannot fix: recorded at once, never a reason to retry the batch job.
+NOT_RETRYABLE = frozenset({"bad_input", "missing_input", "refused"})
 
 
 class StageUnavailable(RuntimeError):
@@ -131,6 +133,20 @@ class BatchJob:
 TargetWork = Callable[[BatchJob, dict], tuple[dict, CommandResult | None]]
 
 
+@dataclass
+class Outcome:
+    """What a batch-level command did for one target."""
+
+    outputs: dict
+    failure: CommandResult | None
+    seconds: float
+    failure_type: str | None = None  # overrides the exit-status classification (e.g. "refused")
+
+
+# A stage whose command serves the whole batch at once (prediction): pending members -> outcome per key.
+BatchWork = Callable[[BatchJob, list[dict]], dict[str, Outcome]]
+
+
 def _raise_on_term(signum, frame):
     raise SystemExit(128 + signum)
 
@@ -166,7 +182,45 @@ def run_batch(job: BatchJob, work: TargetWork, manifest_path: Path) -> int:
                              failure_type=ftype, returncode=failure.returncode,
                              seconds=round(failure.seconds, 3), log=str(job.target_log(key)))
             log.error("    FAILED (%s, exit %d); log: %s", ftype, failure.returncode, job.target_log(key))
-    retryable = {k: v for k, v in failures.items() if v != "bad_input"}
+    return finish_batch(job, failures, manifest_path)
+
+
+def run_batch_at_once(job: BatchJob, work: BatchWork, manifest_path: Path) -> int:
+    """Like :func:`run_batch` for a stage whose command takes all pending targets in one call."""
+    signal.signal(signal.SIGTERM, _raise_on_term)
+    pending = job.pending()
+    log.info("%s batch %s (attempt %d/%d): %d targets, %d already done, %d to run in one call",
+             job.stage, job.batch, job.attempt, job.max_attempts, len(job.members),
+             len(job.members) - len(pending), len(pending))
+    for member in pending:
+        job.ledger.event(member["key"], job.stage, "started", batch=job.batch, attempt=job.attempt)
+    try:
+        outcomes = work(job, pending) if pending else {}
+    except SystemExit:
+        for member in pending:
+            job.ledger.event(member["key"], job.stage, "failed", batch=job.batch, attempt=job.attempt,
+                             failure_type="killed")
+        raise
+    failures: dict[str, str] = {}
+    for member in pending:
+        key = member["key"]
+        outcome = outcomes.get(key) or Outcome({}, CommandResult(1, 0.0), 0.0, "missing_output")
+        if outcome.failure is None:
+            job.ledger.mark_done(job.stage, key, job.digest, outcome.seconds, name=member["name"],
+                                 outputs=outcome.outputs, **job.provenance())
+        else:
+            failure = outcome.failure
+            ftype = outcome.failure_type or classify_exit(failure.returncode, failure.timed_out)
+            failures[key] = ftype
+            job.ledger.event(key, job.stage, "failed", batch=job.batch, attempt=job.attempt,
+                             failure_type=ftype, returncode=failure.returncode, log=str(job.target_log(key)))
+            log.error("%s %s FAILED (%s)", job.stage, member["name"], ftype)
+    return finish_batch(job, failures, manifest_path)
+
+
+def finish_batch(job: BatchJob, failures: dict[str, str], manifest_path: Path) -> int:
+    """Exit non-zero for a retry while retryable failures remain, else write the batch manifest."""
+    retryable = {k: v for k, v in failures.items() if v not in NOT_RETRYABLE}
     if retryable and job.attempt < job.max_attempts:
         log.error("%d target(s) failed; exiting non-zero so the batch is retried with more resources "
                   "(attempt %d of %d)", len(retryable), job.attempt + 1, job.max_attempts)

@@ -6,9 +6,10 @@ docs/contracts.md) in a subprocess, with its output appended to the target's log
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from alphafold.campaign.runner import BatchJob, CommandResult, alphafold_cmd, run_logged
+from alphafold.campaign.runner import BatchJob, CommandResult, Outcome, alphafold_cmd, run_logged
 from alphafold.io_utils import write_text_atomic
 
 FEATURES_COMMANDS = ("features", "process-features")
@@ -62,3 +63,93 @@ def features_work(job: BatchJob, member: dict) -> tuple[dict, CommandResult | No
     if result2.returncode != 0:
         return {}, result2
     return {"raw": str(paths["raw"]), "processed": str(paths["processed"])}, None
+
+
+PREDICT_COMMANDS = ("predict-batch",)
+OUTPUTS_COMMANDS = ("write-outputs",)
+
+
+def predict_paths(output_dir: Path, batch: str) -> dict[str, Path]:
+    root = Path(output_dir) / "predict"
+    return {"staging": root / "staging" / batch, "out": root / "outputs" / batch}
+
+
+def params_dir(job: BatchJob) -> Path:
+    m = job.config["model"]
+    return Path(m["params_dir"]) if m["params_dir"] else job.output_dir / "params"
+
+
+def predict_work(job: BatchJob, pending: list[dict]) -> dict[str, Outcome]:
+    """All pending targets of the batch through Ray fold workers (``alphafold predict-batch``).
+
+    The batch's processed features are linked into a staging directory as ``<key>.npz``; predict-batch
+    writes ``<key>.npz`` model outputs (atomically, skipping existing ones) and ``predict_batch.json``
+    with each target's status. Devices: the batch's device count bounds the gang size the runtime may
+    choose for a target (``--max-tp``); GPUs are used when ``predict.device`` is ``cuda``.
+    """
+    c, p = job.config, job.config["predict"]
+    paths = predict_paths(job.output_dir, job.batch)
+    staging = paths["staging"]
+    staging.mkdir(parents=True, exist_ok=True)
+    for old in staging.glob("*.npz"):
+        old.unlink()
+    runnable = []
+    outcomes: dict[str, Outcome] = {}
+    for member in pending:
+        record = job.ledger.read_record("features", member["key"])
+        if record is None:  # its features failed: nothing to predict
+            outcomes[member["key"]] = Outcome({}, CommandResult(1, 0.0), 0.0, "missing_input")
+            continue
+        (staging / f"{member['key']}.npz").symlink_to(Path(record["outputs"]["processed"]).resolve())
+        runnable.append(member)
+    if not runnable:
+        return outcomes
+    cmd = alphafold_cmd("predict-batch", staging, "--output-dir", paths["out"],
+                        "--params-dir", params_dir(job), "--preset", c["model"]["preset"],
+                        "--max-tp", job.devices,
+                        "--memory-budget-gb", p["memory_budget_gb"], "--num-cpus", max(job.threads, 1),
+                        "--num-recycle", c["model"]["num_recycle"], "--max-attempts", p["max_attempts"])
+    if p["device"] == "cuda":
+        cmd += ["--gpus-per-rank", "1"]
+    if p["ray_address"]:
+        cmd += ["--ray-address", p["ray_address"]]
+    log_path = job.output_dir / "logs" / "predict" / "batches" / f"{job.batch}.log"
+    result = run_logged(cmd, log_path)
+    try:
+        report = json.loads((paths["out"] / "predict_batch.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        report = {}
+    for member in runnable:
+        key = member["key"]
+        entry = report.get(key, {})
+        out = paths["out"] / f"{key}.npz"
+        if entry.get("status") in ("done", "skipped") and out.is_file():
+            outcomes[key] = Outcome({"prediction": str(out), "tp": entry.get("tp")}, None,
+                                    float(entry.get("seconds") or 0.0))
+        else:
+            status = entry.get("status")
+            outcomes[key] = Outcome({}, CommandResult(result.returncode or 1, result.seconds), 0.0,
+                                    "refused" if status == "refused" else None)
+    return outcomes
+
+
+def outputs_work(job: BatchJob, member: dict) -> tuple[dict, CommandResult | None]:
+    """PDB/ModelCIF, scores, PAE, ranking and plots of one target (``alphafold write-outputs``), with Amber
+    relaxation when ``predict.relax`` is set. The target's directory is named by its (sanitised) name."""
+    key = member["key"]
+    prediction = job.ledger.read_record("predict", key)
+    features = job.ledger.read_record("features", key)
+    if prediction is None or features is None:
+        return {}, CommandResult(1, 0.0)
+    target_dir = job.output_dir / "targets" / member["name"]
+    cmd = alphafold_cmd("write-outputs", "--prediction", prediction["outputs"]["prediction"],
+                        "--features", features["outputs"]["raw"], "--output-dir", target_dir,
+                        "--target", member["name"])
+    if job.config["predict"]["relax"]:
+        cmd += ["--relax"]
+    result = run_logged(cmd, job.target_log(key))
+    if result.returncode != 0:
+        return {}, result
+    if not (target_dir / "summary.json").is_file():
+        return {}, CommandResult(1, result.seconds)
+    return {"target_dir": str(target_dir)}, None

@@ -34,6 +34,7 @@ rule predict:
         stage="predict",
         members=batch_members,
         settings=CAMPAIGN.stage_settings("predict"),
+    threads: config["predict"]["cpus"]
     retries: config["campaign"]["retries"]
     resources:
         mem_mb=stage_resource("predict", "mem_mb"),
