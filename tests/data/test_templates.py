@@ -264,3 +264,33 @@ T ss_dssp             CCCCC
     # Query residues 2..6 (1-based) against template residues 3..7; the template's G is an insertion.
     assert sequence == "CDGEF"
     assert mapping == {1: 0, 2: 1, 3: 3, 4: 4}
+
+
+@pytest.mark.parametrize("edit", ["substitution", "deletion"])
+def test_hit_differing_from_the_mmcif_sequence_is_realigned(tmp_path, hbb_msa, edit):
+    """A database sequence that is not the file's (an older/other version of the entry) is realigned to
+    the chain's SEQRES, as AF2 does: the template is then read from the file exactly as before."""
+    records = SEQRES.read_text().split(">")[1:]
+    hbb = next(r for r in records if r.startswith("2hhb_B"))
+    header, seq = hbb.split("\n", 1)
+    seq = seq.strip()
+    # Position 70 of HBB (0-based 69): A -> G, or the residue removed.
+    changed = seq[:69] + ("G" if edit == "substitution" else "") + seq[70:]
+    fasta = tmp_path / "seqres.txt"
+    fasta.write_text(f">{header}\n{changed}\n")
+    original, _ = TemplateSearcher(SEQRES, MMCIF, "2020-01-01", max_hits=1).search(hbb_msa[0], hbb_msa)
+    realigned, hits = TemplateSearcher(fasta, MMCIF, "2020-01-01", max_hits=1).search(hbb_msa[0], hbb_msa)
+    assert hits[0]["used"] and realigned["template_domain_names"][0] == b"2hhb_B"
+    if edit == "substitution":
+        assert realigned["template_sequence"][0] == original["template_sequence"][0]  # the file's residues
+        for key in ("template_all_atom_positions", "template_all_atom_masks", "template_aatype"):
+            np.testing.assert_array_equal(realigned[key], original[key], err_msg=key)
+    else:
+        # Every query residue the realigned template covers carries the file's coordinates for it.
+        covered = realigned["template_all_atom_masks"][0].any(-1)
+        assert covered.sum() >= len(seq) - 2 and not covered[69]  # the removed residue is not aligned
+        letters = np.frombuffer(realigned["template_sequence"][0], "S1")
+        np.testing.assert_array_equal(letters[covered],
+                                      np.frombuffer(original["template_sequence"][0], "S1")[covered])
+        np.testing.assert_array_equal(realigned["template_all_atom_positions"][0][covered],
+                                      original["template_all_atom_positions"][0][covered])
