@@ -61,11 +61,16 @@ class EmbeddingsAndEvoformer(nn.Module):
         )
         self.single_activations = Linear(c_m, ev.c_s)
 
-    def relpos(self, residue_index: torch.Tensor) -> torch.Tensor:
-        """Jumper et al. (2021) Suppl. Alg. 4 "relpos": clipped relative positions, one-hot, linear."""
+    def relpos(self, residue_index: torch.Tensor, query_index: torch.Tensor | None = None) -> torch.Tensor:
+        """Jumper et al. (2021) Suppl. Alg. 4 "relpos": clipped relative positions, one-hot, linear.
+
+        ``query_index`` (default ``residue_index``) gives the rows i of the result, so a slice of rows can
+        be embedded on its own: [N_i] x [N] -> [N_i, N, c_z].
+        """
         k = self.config.max_relative_feature
-        offset = residue_index[:, None].long() - residue_index[None, :].long()
-        # [N, N, 2k+1]
+        query_index = residue_index if query_index is None else query_index
+        offset = query_index[:, None].long() - residue_index[None, :].long()
+        # [N_i, N, 2k+1]
         onehot = F.one_hot(torch.clamp(offset + k, 0, 2 * k), 2 * k + 1).to(
             self.pair_activiations.weights.dtype
         )

@@ -75,15 +75,34 @@ def gather(x: torch.Tensor, dim: int, n: int, group: ShardGroup) -> torch.Tensor
     if x.shape[dim] != sizes[group.rank]:
         raise ValueError(f"rank {group.rank} holds {x.shape[dim]} of {n} along dim {dim}, "
                          f"expected {sizes[group.rank]}")
-    width = max(sizes)
-    padded = x
-    if x.shape[dim] < width:
-        pad_shape = list(x.shape)
-        pad_shape[dim] = width - x.shape[dim]
-        padded = torch.cat([x, x.new_zeros(pad_shape)], dim=dim)
+    padded = _pad_to(x, dim, max(sizes))
     pieces = [torch.empty_like(padded) for _ in range(group.size)]
     dist.all_gather(pieces, padded.contiguous(), group=group.group)
     return torch.cat([piece.narrow(dim, 0, size) for piece, size in zip(pieces, sizes)], dim=dim)
+
+
+def gather_to(x: torch.Tensor, dim: int, n: int, group: ShardGroup, dst: int = 0) -> torch.Tensor | None:
+    """Like :func:`gather`, but only rank ``dst`` receives the full tensor (others get None).
+
+    For the final outputs (the assembled pair representation for the heads), which one rank needs.
+    """
+    if group.size == 1:
+        return x
+    dim = dim % x.dim()
+    sizes = split_sizes(n, group.size)
+    padded = _pad_to(x, dim, max(sizes))
+    pieces = [torch.empty_like(padded) for _ in range(group.size)] if group.rank == dst else None
+    dist.gather(padded.contiguous(), pieces, dst=group.global_rank(dst), group=group.group)
+    if group.rank != dst:
+        return None
+    return torch.cat([piece.narrow(dim, 0, size) for piece, size in zip(pieces, sizes)], dim=dim)
+
+
+def broadcast_from(x: torch.Tensor, group: ShardGroup, src: int = 0) -> torch.Tensor:
+    """Rank ``src``'s ``x`` on every rank (in place; every rank passes a tensor of the same shape)."""
+    if group.size > 1:
+        dist.broadcast(x, src=group.global_rank(src), group=group.group)
+    return x
 
 
 def reshard(x: torch.Tensor, src_dim: int, dst_dim: int, group: ShardGroup, n_src: int | None = None
@@ -116,8 +135,15 @@ def reshard(x: torch.Tensor, src_dim: int, dst_dim: int, group: ShardGroup, n_sr
             raise ValueError(f"rank {r} holds {x.shape[src_dim]} of {n_src} along dim {src_dim}, "
                              f"expected {src_sizes[r]}")
     # Piece j goes to rank j: this rank's rows and rank j's columns, src axis moved to the front so that
-    # received pieces concatenate along it. # [src_r, *rest with dst = dst_sizes[j]]
-    send = [piece.movedim(src_dim, 0).reshape(-1) for piece in x.split(dst_sizes, dim=dst_dim)]
+    # received pieces concatenate along it; written straight into one send buffer (no extra copies).
+    send = x.new_empty(x.numel())
+    send_splits, offset = [], 0
+    for piece in x.split(dst_sizes, dim=dst_dim):
+        # [src_r, *rest with dst = dst_sizes[j]]
+        moved = piece.movedim(src_dim, 0)
+        send[offset:offset + moved.numel()].view(moved.shape).copy_(moved)
+        send_splits.append(moved.numel())
+        offset += moved.numel()
     rest = list(x.movedim(src_dim, 0).shape[1:])
     dst_in_rest = dst_dim - (1 if dst_dim > src_dim else 0)
     rest[dst_in_rest] = dst_sizes[r]
@@ -127,9 +153,9 @@ def reshard(x: torch.Tensor, src_dim: int, dst_dim: int, group: ShardGroup, n_sr
     recv_splits = [src_sizes[j] * rest_numel for j in range(p)]
     received = x.new_empty(sum(recv_splits))
     dist.all_to_all_single(
-        received, torch.cat(send), output_split_sizes=recv_splits,
-        input_split_sizes=[t.numel() for t in send], group=group.group,
+        received, send, output_split_sizes=recv_splits, input_split_sizes=send_splits, group=group.group,
     )
+    del send
     # [n_src, *rest] -> move the src axis back into place
     out = received.reshape(sum(src_sizes), *rest)
     return out.movedim(0, src_dim)
@@ -169,3 +195,12 @@ def _all_sizes(local: int, group: ShardGroup, device: torch.device) -> list[int]
     sizes = [torch.zeros(1, dtype=torch.int64, device=device) for _ in range(group.size)]
     dist.all_gather(sizes, torch.tensor([local], dtype=torch.int64, device=device), group=group.group)
     return [int(s.item()) for s in sizes]
+
+
+def _pad_to(x: torch.Tensor, dim: int, width: int) -> torch.Tensor:
+    """``x`` zero-padded at the end of ``dim`` to ``width`` (gloo's gathers need equal sizes)."""
+    if x.shape[dim] >= width:
+        return x
+    pad_shape = list(x.shape)
+    pad_shape[dim] = width - x.shape[dim]
+    return torch.cat([x, x.new_zeros(pad_shape)], dim=dim)

@@ -78,35 +78,41 @@ def rank_memory(shape: TargetShape, p: int, config: ModelConfig = BASE, chunk_si
     def rows(k: int) -> int:
         return k if chunk_size is None else min(chunk_size, k)
 
-    c_z, c_m = ev.c_z, ev.c_m
+    c_z, c_m, c_o, c_tm = ev.c_z, ev.c_m, ev.c_hidden_outer, ev.c_hidden_tri_mul
     resident = r * n * c_z + s_r * n * c_m + e_r * n * ex.c_e
+    comm_factor = 0 if p == 1 else 1  # collectives and their buffers vanish at P = 1
+    # Every update holds two copies of its operand shard besides the operand (its layer-normed input and
+    # the update itself), plus the intermediates of one chunk of rows.
     t = {}
-    # Triangle attention (Alg. 13/14): gathered bias [N, N, H], q/k/v/gate/out for a chunk of rows, logits
-    # and their softmax [H, rows, N, N].
-    t["triangle_attention"] = (n * n * ev.num_heads_pair + 5 * rows(r) * n * c_z
+    # Triangle attention (Alg. 13/14): bias [H, N, N] (gathered), q/k/v/gate/out of a chunk, logits and
+    # softmax [H, rows, N, N].
+    t["triangle_attention"] = (2 * r * n * c_z + n * n * ev.num_heads_pair + 5 * rows(r) * n * c_z
                                + 2 * ev.num_heads_pair * rows(r) * n * n)
-    # Triangle multiplication (Alg. 11/12): a, b, gates [R, N, c], one streamed partner piece, output.
-    t["triangle_multiplication"] = 4 * r * n * ev.c_hidden_tri_mul + 2 * r * n * c_z
+    # Triangle multiplication (Alg. 11/12): normed input, left/right projections and gates, x, its norm,
+    # the output and its gate, one streamed partner piece.
+    t["triangle_multiplication"] = 6 * r * n * c_tm + 3 * r * n * c_z
     # All-to-all of z between row and column sharding: send and receive buffers.
-    t["pair_reshard"] = 2 * r * n * c_z
-    t["pair_transition"] = rows(r) * n * (ev.transition_factor + 1) * c_z
+    t["pair_reshard"] = comm_factor * 2 * r * n * c_z
+    t["pair_transition"] = 2 * r * n * c_z + rows(r) * n * (ev.transition_factor + 1) * c_z
     # MSA row attention with pair bias (Alg. 7), sequence-sharded.
-    t["msa_row_attention"] = (n * n * ev.num_heads_msa + 5 * rows(s_r) * n * c_m
+    t["msa_row_attention"] = (2 * s_r * n * c_m + n * n * ev.num_heads_msa + 5 * rows(s_r) * n * c_m
                               + 2 * ev.num_heads_msa * rows(s_r) * n * n)
-    # MSA column attention (Alg. 8), residue-sharded.
-    t["msa_column_attention"] = 5 * s * rows(r) * c_m + 2 * ev.num_heads_msa * rows(r) * s * s
-    t["msa_reshard"] = 2 * s_r * n * c_m
-    t["msa_transition"] = rows(s_r) * n * (ev.transition_factor + 1) * c_m
-    # Outer product mean (Alg. 10): local a [S, R, c], gathered b [S, N, c], outer products of a chunk.
-    c_o = ev.c_hidden_outer
-    t["outer_product_mean"] = s * r * c_o + s * n * c_o + rows(r) * n * (c_o * c_o + c_z)
+    # MSA column attention (Alg. 8), residue-sharded (the residue shard of m is S x R).
+    t["msa_column_attention"] = (2 * s * r * c_m + 5 * s * rows(r) * c_m
+                                 + 2 * ev.num_heads_msa * rows(r) * s * s)
+    t["msa_reshard"] = comm_factor * 2 * s_r * n * c_m
+    t["msa_transition"] = 2 * s * r * c_m + rows(r) * s * (ev.transition_factor + 1) * c_m
+    # Outer product mean (Alg. 10): normed m, local a and b [S, R, c], gathered b [S, N, c], the outer
+    # products of a chunk of rows and their projection, the update [R, N, c_z].
+    t["outer_product_mean"] = (s * r * (c_m + 2 * c_o) + s * n * c_o + rows(r) * n * (c_o * c_o + c_z)
+                               + r * n * c_z)
     # Extra-MSA stack (Alg. 18): row attention with pair bias on sequence shards, global column attention.
-    t["extra_msa_row_attention"] = (n * n * ex.num_heads_row + 5 * rows(e_r) * n * ex.c_e
-                                    + 2 * ex.num_heads_row * rows(e_r) * n * n)
-    t["extra_msa_column_attention"] = 3 * e * rows(r) * ex.c_e
+    t["extra_msa_row_attention"] = (2 * e_r * n * ex.c_e + n * n * ex.num_heads_row
+                                    + 5 * rows(e_r) * n * ex.c_e + 2 * ex.num_heads_row * rows(e_r) * n * n)
+    t["extra_msa_column_attention"] = 2 * e * r * ex.c_e + 3 * e * rows(r) * ex.c_e
     if tp.enabled and shape.n_templ:
         # Template pair stack (Alg. 16), one template at a time: its pair tensor and triangle attention.
-        t["template_pair_stack"] = (2 * r * n * tp.c_t + n * n * tp.num_heads_tri
+        t["template_pair_stack"] = (3 * r * n * tp.c_t + n * n * tp.num_heads_tri
                                     + 2 * tp.num_heads_tri * rows(r) * n * n + 5 * rows(r) * n * tp.c_t)
     # Heads on rank 0: assembled z, distogram and PAE logits [N, N, 64], masked-MSA logits.
     heads = n * n * (c_z + 2 * config.heads.distogram_num_bins) + s * n * config.heads.masked_msa_num_output

@@ -33,6 +33,8 @@ def _rank_checks(group: ShardGroup, lengths: tuple[int, ...]) -> dict[str, np.nd
         rows = comm.shard(z, 0, group)
         out[f"rows{n}"] = rows.numpy().copy()
         out[f"gather{n}"] = comm.gather(rows, 0, n, group).numpy()
+        to_last = comm.gather_to(rows, 0, n, group, dst=group.size - 1)
+        out[f"gather_to{n}"] = np.array(0) if to_last is None else to_last.numpy()
         # row-sharded [rows_r, N+3, C] -> column-sharded [N, cols_r, C] and back
         cols = comm.reshard(rows, 0, 1, group, n_src=n)
         out[f"cols{n}"] = cols.numpy()
@@ -42,6 +44,8 @@ def _rank_checks(group: ShardGroup, lengths: tuple[int, ...]) -> dict[str, np.nd
         pieces = [(off, piece.numpy().copy()) for off, piece in comm.stream(rows, 0, n, group)]
         out[f"stream{n}"] = np.concatenate([p for _, p in pieces], axis=0)
         out[f"stream_offsets{n}"] = np.array([off for off, _ in pieces])
+    mine = torch.full((2,), float(group.rank + 7))
+    out["bcast"] = comm.broadcast_from(mine, group, src=group.size - 1).numpy()
     total = comm.all_reduce_sum(torch.full((3,), float(group.rank + 1)), group)
     out["sum"] = total.numpy()
     out["size"] = np.array(group.size)
@@ -85,10 +89,15 @@ def test_collectives_match_slicing_of_the_global_tensor(world_size):
     for r, got in enumerate(results):
         assert int(got["size"]) == world_size
         np.testing.assert_array_equal(got["sum"], np.full(3, world_size * (world_size + 1) / 2))
+        np.testing.assert_array_equal(got["bcast"], np.full(2, world_size + 6.0))
         for n in LENGTHS:
             z = _global_pair(n).numpy()
             np.testing.assert_array_equal(got[f"rows{n}"], _expected_rows(z, world_size, r, 0))
             np.testing.assert_array_equal(got[f"gather{n}"], z)
+            if r == world_size - 1:
+                np.testing.assert_array_equal(got[f"gather_to{n}"], z)
+            else:
+                assert got[f"gather_to{n}"].shape == ()
             np.testing.assert_array_equal(got[f"cols{n}"], _expected_rows(z, world_size, r, 1))
             np.testing.assert_array_equal(got[f"back{n}"], got[f"rows{n}"])
             np.testing.assert_array_equal(got[f"chan{n}"], _expected_rows(z, world_size, r, 2))

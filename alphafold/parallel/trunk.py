@@ -1,0 +1,165 @@
+"""The sharded trunk: embeddings, template and extra-MSA stacks, and the Evoformer on P ranks.
+
+Jumper et al. (2021) Suppl. Alg. 2 "Inference" lines 5-18, run with the weights of the model's
+:class:`~alphafold.model.embeddings.EmbeddingsAndEvoformer` and the same order of operations, but with each
+rank holding only its rows of the pair representation z (and of each template's pair representation), its
+sequences of the MSA and of the extra MSA:
+
+* the input embedding (Alg. 3) and relpos (Alg. 4) are computed for the local rows only;
+* recycling (Alg. 32): the previous pair representation is kept as row shards between recycles; the
+  previous structure's distogram (15 channels) is computed whole and its rows taken;
+* templates (Alg. 16, 17): each template's pair features are built, its rows embedded, the template pair
+  stack run sharded; the pointwise attention is per pair (i, j) and runs on the local rows;
+* extra-MSA stack (Alg. 18) and Evoformer (Alg. 6): :func:`alphafold.parallel.evoformer.evoformer_block`.
+
+At the end the MSA and pair representations are assembled on rank 0 only, which runs the structure module
+and heads; the other ranks return their row shard of z for the next recycle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+import torch.nn.functional as F
+
+from alphafold.model.attention import mask_to_bias
+from alphafold.model.chunking import chunk_layer
+from alphafold.model.embeddings import EmbeddingsAndEvoformer
+from alphafold.model.template import TemplateEmbedding, dgram_from_positions, pseudo_beta
+from alphafold.model.torsion_features import template_torsion_features
+from alphafold.parallel import comm
+from alphafold.parallel.evoformer import evoformer_block, template_pair_block
+from alphafold.parallel.group import ShardGroup
+
+
+def sharded_trunk(
+    module: EmbeddingsAndEvoformer, batch: Mapping[str, torch.Tensor], group: ShardGroup,
+    chunk_size: int | None = None, prev_pair_rows: torch.Tensor | None = None,
+) -> dict[str, torch.Tensor | None]:
+    """Alg. 2 lines 5-18 on shards. Same inputs as ``EmbeddingsAndEvoformer.forward``, except that the
+    recycled pair may be given as this rank's rows (``prev_pair_rows`` [R, N, c_z]) instead of whole.
+
+    Returns on every rank ``pair_rows`` [R, N, c_z] (for the next recycle) and, on rank 0 only (None
+    elsewhere), the forward's outputs ``msa`` [S, N, c_m], ``msa_first_row`` [N, c_m], ``pair``
+    [N, N, c_z] and ``single`` [N, c_s].
+    """
+    c = module.config
+    dtype = module.preprocess_1d.weights.dtype
+    target_feat = batch["target_feat"].to(dtype)
+    msa_feat = batch["msa_feat"].to(dtype)
+    num_seq, n = msa_feat.shape[:2]
+    r0, r1 = comm.local_range(n, group)
+    seq_mask = batch["seq_mask"].to(dtype)
+    pair_mask = seq_mask[:, None] * seq_mask[None, :]
+
+    # Alg. 3 "InputEmbedder" on the local rows: z_ij = a_i + b_j; [R, N, c_z]
+    z = module.left_single(target_feat[r0:r1])[:, None, :] + module.right_single(target_feat)[None, :, :]
+    # Alg. 32 "RecyclingEmbedder" (summed in the model's order)
+    z_update = torch.zeros((), dtype=dtype)
+    m1_update = None
+    if c.recycle_pos:
+        x = pseudo_beta(batch["aatype"], batch["prev_pos"].float())
+        # [N, N, 15]: narrow; its local rows are embedded
+        d = dgram_from_positions(x, c.prev_pos_num_bins, c.prev_pos_min_bin, c.prev_pos_max_bin)
+        z_update = z_update + module.prev_pos_linear(d[r0:r1].to(dtype))
+        del d
+    if c.recycle_features:
+        m1_update = module.prev_msa_first_row_norm(batch["prev_msa_first_row"].to(dtype))
+        if prev_pair_rows is None:
+            prev_pair_rows = comm.shard(batch["prev_pair"], 0, group)
+        z_update = z_update + module.prev_pair_norm(prev_pair_rows.to(dtype))
+    z += z_update
+    del z_update
+    # Alg. 4 "relpos" for the local rows
+    z += module.relpos(batch["residue_index"], batch["residue_index"][r0:r1])
+
+    # Alg. 2 lines 9-13: templates
+    if c.template.enabled:
+        template_batch = {k: v for k, v in batch.items() if k.startswith("template_")}
+        z += _template_update(module.template_embedding, z, template_batch, pair_mask, group, chunk_size)
+
+    # Alg. 2 lines 14-16: extra MSA, sequence-sharded
+    extra_mask = batch["extra_msa_mask"].to(dtype)
+    e0, e1 = comm.local_range(extra_mask.shape[0], group)
+    extra_feat = torch.cat([
+        F.one_hot(batch["extra_msa"][e0:e1].long(), 23).to(dtype),
+        batch["extra_has_deletion"][e0:e1].to(dtype).unsqueeze(-1),
+        batch["extra_deletion_value"][e0:e1].to(dtype).unsqueeze(-1),
+    ], dim=-1)
+    e = module.extra_msa_activations(extra_feat)
+    del extra_feat
+    for block in module.extra_msa_stack:
+        e, z = evoformer_block(block, e, z, extra_mask, pair_mask, group, chunk_size)
+    del e
+
+    # Alg. 2 lines 5, 7-8: the MSA, with the template torsion rows appended, sequence-sharded
+    msa_mask = batch["msa_mask"].to(dtype)
+    torsion_rows = None
+    if c.template.enabled and c.template.embed_torsion_angles:
+        feats, row_mask = template_torsion_features(
+            batch["template_aatype"], batch["template_all_atom_positions"].float(),
+            batch["template_all_atom_masks"].float(),
+        )
+        torsion_rows = module.template_projection(
+            torch.relu(module.template_single_embedding(feats.to(dtype))))
+        msa_mask = torch.cat([msa_mask, row_mask.to(dtype)], dim=0)
+    s0, s1 = comm.local_range(msa_mask.shape[0], group)
+    parts = []
+    if s0 < num_seq:
+        # [S_local, N, c_m]
+        parts.append(module.preprocess_msa(msa_feat[s0:min(s1, num_seq)])
+                     + module.preprocess_1d(target_feat).unsqueeze(0))
+    if torsion_rows is not None and s1 > num_seq:
+        parts.append(torsion_rows[max(s0 - num_seq, 0):s1 - num_seq])
+    m = torch.cat(parts, dim=0) if parts else msa_feat.new_zeros(0, n, c.evoformer.c_m)
+    if m1_update is not None and s0 == 0 and s1 > 0:
+        m[0] += m1_update
+
+    # Alg. 2 lines 17-18: the Evoformer
+    for block in module.evoformer_iteration:
+        m, z = evoformer_block(block, m, z, msa_mask, pair_mask, group, chunk_size)
+
+    m_all = comm.gather_to(m, 0, msa_mask.shape[0], group)
+    z_all = comm.gather_to(z, 0, n, group)
+    out: dict[str, torch.Tensor | None] = {"pair_rows": z}
+    if m_all is None:
+        out.update(msa=None, msa_first_row=None, pair=None, single=None)
+    else:
+        out.update(msa=m_all[:num_seq], msa_first_row=m_all[0], pair=z_all,
+                   single=module.single_activations(m_all[0]))
+    return out
+
+
+def _template_update(
+    module: TemplateEmbedding, z: torch.Tensor, batch: Mapping[str, torch.Tensor], pair_mask: torch.Tensor,
+    group: ShardGroup, chunk_size: int | None,
+) -> torch.Tensor:
+    """Alg. 2 lines 9-13 for the local rows z [R, N, c_z]: template pair stacks, pointwise attention."""
+    embed = module.single_template_embedding
+    template_mask = batch["template_mask"].to(z.dtype)
+    num_templates = template_mask.shape[0]
+    r0, r1 = comm.local_range(pair_mask.shape[0], group)
+    stacks = []
+    for i in range(num_templates):
+        feats = embed.pair_features(
+            batch["template_aatype"][i], batch["template_all_atom_positions"][i].to(z.dtype),
+            batch["template_all_atom_masks"][i].to(z.dtype), batch["template_pseudo_beta"][i].to(z.dtype),
+            batch["template_pseudo_beta_mask"][i].to(z.dtype),
+        )
+        # [R, N, c_t]: the template's pair representation, local rows
+        t = embed.embedding2d(feats[r0:r1])
+        del feats
+        for block in embed.template_pair_stack:
+            t = template_pair_block(block, t, pair_mask, group, chunk_size)
+        stacks.append(embed.output_layer_norm(t))
+    rows, n = z.shape[:2]
+    # Alg. 17: one query per pair (i, j) over the T templates; [R*N, 1, c_z] and [R*N, T, c_t]
+    q = z.reshape(rows * n, 1, z.shape[-1])
+    t = torch.stack(stacks, dim=2).reshape(rows * n, num_templates, -1)
+    # [1, 1, 1, T]
+    bias = mask_to_bias(template_mask)[None, None, None, :]
+    pair_chunk = None if chunk_size is None else chunk_size * n
+    update = chunk_layer(lambda qq, tt: module.attention(qq, tt, [bias]), (q, t), pair_chunk)
+    # [R, N, c_z]; no templates at all: no update
+    return update.reshape(rows, n, -1) * (template_mask.sum() > 0).to(update.dtype)
