@@ -94,10 +94,17 @@ def _superposition_search(
     d0_search = min(max(d0, 4.5), 8.0)
     best_tm = 0.0
     best_gdt = dict.fromkeys(GDT_CUTOFFS, 0.0)
+    # A refinement is deterministic given (cutoff, selection): once a pair was visited, the rest of its
+    # path was too, so stopping there changes no score and saves most of the work.
+    visited: set[tuple[float, bytes]] = set()
     for seed in _seed_windows(len(model)):
         for cutoff in (d0_search, *GDT_CUTOFFS):
-            selection, previous = seed, None
+            selection = seed
             for _ in range(iterations):
+                key = (cutoff, selection.tobytes())
+                if key in visited:
+                    break
+                visited.add(key)
                 rotation, translation = kabsch(model[selection], native[selection])
                 dist = np.linalg.norm(model @ rotation.T + translation - native, axis=-1)
                 best_tm = max(best_tm, float((1.0 / (1.0 + (dist / d0) ** 2)).sum() / native_length))
@@ -106,9 +113,7 @@ def _superposition_search(
                 new = np.flatnonzero(dist < cutoff)
                 if len(new) < 3:
                     new = np.argsort(dist)[:3]
-                if previous is not None and np.array_equal(new, previous):
-                    break
-                previous = selection = new
+                selection = new
     return best_tm, best_gdt
 
 
