@@ -82,7 +82,7 @@ def run_write_outputs(args: argparse.Namespace) -> int:
         summary = writer.write_target_outputs(
             dict(zip(names, loaded)), args.output_dir, target, features, relaxer
         )
-    except ValueError as err:
+    except (ValueError, RuntimeError) as err:
         raise UserError(", ".join(map(str, args.prediction)), str(err)) from err
     print(f"{target}: {len(names)} model(s), best {summary['best_model']} -> {args.output_dir}")
     return 0

@@ -130,7 +130,11 @@ def write_target_outputs(
         final = chain
         if relaxer is not None:
             relax_started = time.perf_counter()
-            result = relaxer.relax(chain, remarks=_remarks(name, meta, relaxed=True))
+            try:
+                result = relaxer.relax(chain, remarks=_remarks(name, meta, relaxed=True))
+            except (RuntimeError, ValueError) as err:
+                # no summary.json is written: the target stays unfinished, its unrelaxed files kept
+                raise RuntimeError(f"Amber relax of model {name} failed: {err}") from err
             final = result.chain
             meta["timings"]["relax"] = time.perf_counter() - relax_started
             relax_metrics[name] = result.metrics

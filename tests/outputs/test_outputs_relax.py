@@ -43,3 +43,19 @@ def test_write_outputs_with_relax(cli, tmp_path):
     assert metrics["final_energy"] < metrics["initial_energy"]
     scores = json.loads((out / "scores_model_1_ptm.json").read_text())
     assert scores["relaxed"] is True and scores["timings"]["relax"] > 0
+
+
+def test_failed_relax_leaves_the_target_unfinished(cli, tmp_path):
+    """A collapsed structure (every residue on the same spot, as random weights can give) cannot be
+    minimised: the command fails with one line, keeps the unrelaxed files and writes no summary.json."""
+    prediction = fake_prediction(FILES / "5PTI.cif.gz", "model_1", seed=1)
+    positions = prediction["structure_module/final_atom_positions"]
+    prediction["structure_module/final_atom_positions"] = positions - positions[:, 1:2] + positions[0, 1]
+    save_npz_atomic(tmp_path / "collapsed.npz", prediction)
+    out = tmp_path / "t"
+    proc = cli("write-outputs", "--prediction", tmp_path / "collapsed.npz", "--output-dir", out, "--relax",
+               "--relax-platform", "CPU", check=False)
+    assert proc.returncode == 2
+    assert "Amber relax of model model_1 failed" in proc.stderr and "Traceback" not in proc.stderr
+    assert (out / "unrelaxed_model_1.pdb").is_file()
+    assert not (out / "summary.json").exists() and not (out / "ranked_0.pdb").exists()

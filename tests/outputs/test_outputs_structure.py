@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import gemmi
+import modelcif.reader
 import numpy as np
 import pytest
 from Bio.PDB import MMCIFParser, PDBParser
@@ -105,6 +106,11 @@ def test_modelcif_has_plddt_scores_and_provenance(prediction, tmp_path):
     assert structure[0].count_atom_sites() == int(chain.atom_mask.sum())
     ca = structure[0][0][0]["CA"][0]
     assert ca.b_iso == pytest.approx(conf["plddt"][0], abs=1e-2)
+    # python-modelcif reads it back as ModelCIF: one model with the global and per-residue scores
+    with open(path) as fh:
+        (system,) = modelcif.reader.read(fh)
+    (model,) = [m for group in system.model_groups for m in group]
+    assert len(model.qa_metrics) == chain.num_res + 2
     bio = MMCIFParser(QUIET=True).get_structure("m", str(path))
     bio_atoms = list(bio.get_atoms())
     assert len(bio_atoms) == int(chain.atom_mask.sum())
