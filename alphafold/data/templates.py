@@ -108,15 +108,54 @@ def msa_match_columns(msa: Sequence[str], query_sequence: str) -> list[str]:
     return rows
 
 
+def unique_rows(msa: Sequence[str]) -> list[str]:
+    """A3M rows without repeats (first kept), as AF2 deduplicates the template-search MSA."""
+    seen: set[str] = set()
+    return [r for r in (row.replace(".", "") for row in msa) if not (r in seen or seen.add(r))]
+
+
+def expand_insertions(rows: Sequence[str]) -> tuple[list[str], str]:
+    """A3M rows -> a full alignment with insert columns, and its reference line ('x' match, '.' insert).
+
+    This is the Stockholm layout jackhmmer writes and AF2 builds its template HMM from: each run of
+    insertions (lower case) before match column k gets as many columns as the longest such run among
+    the rows, residues left-justified, '.' elsewhere.
+    """
+    split = []
+    for row in rows:
+        inserts, matches, current = [], [], []
+        for c in row:
+            if c.islower():
+                current.append(c)
+            else:
+                inserts.append("".join(current))
+                matches.append(c)
+                current = []
+        inserts.append("".join(current))
+        split.append((inserts, matches))
+    num_match = len(split[0][1])
+    widths = [max(len(ins[k]) for ins, _ in split) for k in range(num_match + 1)]
+    expanded = []
+    for inserts, matches in split:
+        parts = []
+        for k in range(num_match + 1):
+            parts.append(inserts[k].ljust(widths[k], "."))
+            if k < num_match:
+                parts.append(matches[k])
+        expanded.append("".join(parts))
+    reference = "".join("." * widths[k] + ("x" if k < num_match else "") for k in range(num_match + 1))
+    return expanded, reference
+
+
 def _hand_hmm(rows: list[str], alphabet):
-    """Profile HMM whose match states are exactly the query's residues (hmmbuild --hand)."""
+    """Profile HMM whose match states are exactly the query's residues (hmmbuild --hand), built from the
+    deduplicated MSA with its insert columns, as AF2 builds it from the jackhmmer Stockholm."""
     from pyhmmer import easel, plan7
 
-    seen: set[str] = set()
-    unique = [r for r in rows if not (r in seen or seen.add(r))]  # AF2 deduplicates the MSA first
-    sequences = [easel.TextSequence(name=f"s{i}".encode(), sequence=r) for i, r in enumerate(unique)]
+    expanded, reference = expand_insertions(unique_rows(rows))
+    sequences = [easel.TextSequence(name=f"s{i}".encode(), sequence=r) for i, r in enumerate(expanded)]
     msa = easel.TextMSA(name=b"query", sequences=sequences)
-    msa.reference = "x" * len(rows[0])
+    msa.reference = reference
     builder = plan7.Builder(alphabet, architecture="hand")
     hmm, _, _ = builder.build_msa(msa.digitize(alphabet), plan7.Background(alphabet))
     return hmm
@@ -322,7 +361,9 @@ class TemplateSearcher:
         from pyhmmer import hmmer
 
         targets = self._load_targets()
-        hmm = _hand_hmm(msa_match_columns(msa or [query_sequence], query_sequence), self._alphabet)
+        rows = list(msa) if msa else [query_sequence]
+        msa_match_columns(rows, query_sequence)  # validates: one match column per query residue
+        hmm = _hand_hmm(rows, self._alphabet)
         e = self.e_value
         top_hits = next(iter(hmmer.hmmsearch([hmm], targets, cpus=self.cpus, E=e, domE=e, incE=e,
                                              incdomE=e, F1=0.1, F2=0.1, F3=0.1)))
@@ -341,7 +382,8 @@ class TemplateSearcher:
         """HHsearch hits ranked by Sum_probs (highest first, as DeepMind's HhsearchHitFeaturizer)."""
         rows = list(msa) if msa else [query_sequence]
         msa_match_columns(rows, query_sequence)  # validates: one match column per query residue
-        text = hhsearch.run_hhsearch(hhsearch.query_a3m(rows), self.hhsearch_db, cpus=max(self.cpus, 1))
+        text = hhsearch.run_hhsearch(hhsearch.query_a3m(unique_rows(rows)), self.hhsearch_db,
+                                     cpus=max(self.cpus, 1))
         hits = []
         for raw in hhsearch.parse_hhr(text):
             match = _SEQRES_HEADER.match(raw["name"] + " ")

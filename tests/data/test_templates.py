@@ -181,6 +181,14 @@ def test_msa_rows_must_cover_the_query():
         msa_match_columns(["ACDF"], "ACDE")
 
 
+def test_insertions_become_insert_columns_as_in_jackhmmer_stockholm():
+    from alphafold.data.templates import expand_insertions
+
+    rows, reference = expand_insertions(["ACDE", "AcCDEde", "-C-E", "aaAC-E"])
+    assert reference == "..x.xxx.."
+    assert rows == ["..A.CDE..", "..AcCDEde", "..-.C-E..", "aaA.C-E.."]
+
+
 def test_bad_options_are_user_errors(tmp_path):
     with pytest.raises(UserError, match="not found"):
         TemplateSearcher(tmp_path / "missing.txt", MMCIF, "2020-01-01")

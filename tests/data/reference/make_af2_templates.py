@@ -22,24 +22,43 @@ from pathlib import Path
 import numpy as np
 from alphafold.data.tools import hhsearch, hmmsearch
 
-from alphafold.data import mmcif_parsing, templates
+from alphafold.data import mmcif_parsing, parsers, templates
 
 MAX_TEMPLATE_DATE = "2020-01-01"
 
 
 def main(repo: Path) -> None:
     files = repo / "tests/data/files"
-    names, rows = [], []
+    names, a3m_rows = [], []
     for line in (files / "hbb_globins45.a3m").read_text().splitlines():
         if line.startswith(">"):
             names.append(line[1:].split()[0])
-            rows.append("")
+            a3m_rows.append("")
         else:
-            rows[-1] += "".join(c for c in line if not c.islower())
+            a3m_rows[-1] += line.strip()
+    # The alignment as jackhmmer's Stockholm holds it: insert columns (lower case, '.' in the other rows,
+    # '.' in the RF line), then AF2's own clean-up before the template search.
+    split = []
+    for row in a3m_rows:
+        inserts, matches, current = [], [], ""
+        for c in row:
+            if c.islower():
+                current += c
+            else:
+                inserts.append(current)
+                matches.append(c)
+                current = ""
+        split.append((inserts + [current], matches))
+    num_match = len(split[0][1])
+    widths = [max(len(ins[k]) for ins, _ in split) for k in range(num_match + 1)]
+    rows = ["".join(ins[k].ljust(widths[k], ".") + (m[k] if k < num_match else "")
+                    for k in range(num_match + 1)) for ins, m in split]
+    rf = "".join("." * widths[k] + ("x" if k < num_match else "") for k in range(num_match + 1))
     width = max(len(n) for n in names) + 2
     sto = "# STOCKHOLM 1.0\n" + "".join(f"{n:<{width}}{r}\n" for n, r in zip(names, rows))
-    sto += f"{'#=GC RF':<{width}}{'x' * len(rows[0])}\n//\n"
-    query = rows[0]
+    sto += f"{'#=GC RF':<{width}}{rf}\n//\n"
+    sto = parsers.remove_empty_columns_from_stockholm_msa(parsers.deduplicate_stockholm_msa(sto))
+    query = a3m_rows[0]
     with tempfile.TemporaryDirectory() as tmp:
         for gz in (files / "mmcif").glob("*.cif.gz"):
             with gzip.open(gz, "rb") as src, open(Path(tmp) / gz.name[:-3], "wb") as dst:
@@ -57,7 +76,7 @@ def main(repo: Path) -> None:
         # database, HhsearchHitFeaturizer (ranked by Sum_probs, repeats kept).
         hh = hhsearch.HHSearch(binary_path="/usr/bin/hhsearch",
                                databases=[str(files / "hhsearch" / "pdb_seqres")])
-        hh_hits = hh.get_template_hits(hh.query((files / "hbb_globins45.a3m").read_text()), query)
+        hh_hits = hh.get_template_hits(hh.query(parsers.convert_stockholm_to_a3m(sto)), query)
         hh_featurizer = templates.HhsearchHitFeaturizer(
             mmcif_dir=tmp, max_template_date=MAX_TEMPLATE_DATE, max_hits=4,
             kalign_binary_path="/usr/bin/kalign", release_dates_path=None, obsolete_pdbs_path=None)
