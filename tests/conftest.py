@@ -52,3 +52,58 @@ def run_cli(*args: str, check: bool = True, timeout: float = 600, **kwargs) -> s
 @pytest.fixture
 def cli():
     return run_cli
+
+
+# ---- DeepMind reference fixtures (tests/reference/make_fixtures.sh; layout in docs/contracts.md) ----
+
+REFERENCE_CASES = ("reduced_notemplate", "reduced_template", "model_1_ptm_L40")
+
+
+def reference_dir() -> Path:
+    """Where the reference fixtures live: $AF_REFERENCE_DIR, default <repo>/.cache/reference."""
+    return Path(os.environ.get("AF_REFERENCE_DIR") or ROOT / ".cache" / "reference")
+
+
+class ReferenceCase:
+    """One fixture case: `meta` (dict), `params`, `features`, `outputs(r)` (lazily loaded npz files)."""
+
+    def __init__(self, path: Path):
+        import json
+
+        self.path = path
+        self.meta = json.loads((path / "meta.json").read_text())
+        self.name = self.meta["case"]
+        self.num_recycle = int(self.meta["num_recycle"])
+
+    def _load(self, name: str):
+        import numpy as np
+
+        return np.load(self.path / name, allow_pickle=False)
+
+    @property
+    def params(self):
+        return self._load("params.npz")
+
+    @property
+    def features(self):
+        return self._load("features.npz")
+
+    def outputs(self, r: int):
+        return self._load(f"outputs_r{r}.npz")
+
+
+@pytest.fixture(scope="session")
+def reference_case():
+    """`reference_case(name)` -> ReferenceCase; FAILS (not skips) when the fixture is missing."""
+    cache: dict[str, ReferenceCase] = {}
+
+    def get(name: str) -> ReferenceCase:
+        if name not in cache:
+            path = reference_dir() / name
+            if not (path / "meta.json").is_file():
+                pytest.fail(f"reference fixture {path} is missing: run "
+                            "`bash tests/reference/make_fixtures.sh` (or set AF_REFERENCE_DIR)")
+            cache[name] = ReferenceCase(path)
+        return cache[name]
+
+    return get
