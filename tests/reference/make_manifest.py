@@ -3,7 +3,7 @@
     cd /tmp && env -u PYTHONPATH $REFVENV/bin/python tests/reference/make_manifest.py OUTDIR
 
 One file per preset, OUTDIR/<preset>.json: {"preset", "num_tensors", "num_params", "blocks",
-"params": {"<haiku path>//<param>": [shape...]}} for the full-size model (48 Evoformer, 4 extra-MSA,
+"shapes": {"<haiku path>//<param>": [shape...]}} for the full-size model (48 Evoformer, 4 extra-MSA,
 2 template pair blocks), from a shape-only trace of haiku's init (no parameter is materialised).
 Triangle multiplications unfused, as in DeepMind's real monomer files.
 """
@@ -46,7 +46,7 @@ def manifest(preset: str) -> dict:
             "extra_msa": int(evo.extra_msa_stack_num_block),
             "template_pair_stack": int(evo.template.template_pair_stack.num_block) if uses_templates else 0,
         },
-        "params": {key: list(specs[key][0]) for key in sorted(specs)},
+        "shapes": {key: list(specs[key][0]) for key in sorted(specs)},
     }
 
 
@@ -59,9 +59,9 @@ def _size(shape) -> int:
 
 def dump(m: dict) -> str:
     """JSON with one parameter per line, so diffs between presets read well."""
-    head = {k: v for k, v in m.items() if k != "params"}
-    lines = [json.dumps(head, sort_keys=True)[:-1] + ', "params": {']
-    items = [f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in m["params"].items()]
+    head = {k: v for k, v in m.items() if k != "shapes"}
+    lines = [json.dumps(head, sort_keys=True)[:-1] + ', "shapes": {']
+    items = [f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in m["shapes"].items()]
     lines.append(",\n".join(items))
     lines.append("}}")
     return "\n".join(lines) + "\n"

@@ -64,7 +64,7 @@ def test_case_is_complete_and_as_specified(reference_case, name):
 def test_params_follow_deepmind_layout_and_none_is_constant(reference_case, name):
     case = reference_case(name)
     params = case.params
-    manifest = _manifest(case.meta["preset"])["params"]
+    manifest = _manifest(case.meta["preset"])["shapes"]
     assert sorted(params.files) == sorted(manifest), "key set differs from DeepMind's layout"
     blocks = case.meta["blocks"]
     total = 0
@@ -99,14 +99,14 @@ def test_manifests_cover_ten_presets_consistently():
     assert m["model_1_ptm"]["num_tensors"] == 338 and m["model_1_ptm"]["num_params"] == 93_237_338
     for p, man in m.items():
         assert man["preset"] == p
-        assert man["num_tensors"] == len(man["params"])
-        assert man["num_params"] == sum(int(np.prod(s)) for s in man["params"].values())
+        assert man["num_tensors"] == len(man["shapes"])
+        assert man["num_params"] == sum(int(np.prod(s)) for s in man["shapes"].values())
         # Monomer files are unfused: separate left/right projections and gates.
-        tri = [k for k in man["params"] if "/triangle_multiplication_outgoing/" in k]
+        tri = [k for k in man["shapes"] if "/triangle_multiplication_outgoing/" in k]
         assert any("/left_projection//" in k for k in tri) and any("/right_gate//" in k for k in tri)
         assert not any("/projection//" in k or "/gate//" in k for k in tri)
     # Models 1-2 use templates, 3-5 do not; _ptm adds the predicted-aligned-error head only.
-    keys = {p: set(man["params"]) for p, man in m.items()}
+    keys = {p: set(man["shapes"]) for p, man in m.items()}
     assert keys["model_1"] == keys["model_2"]
     assert keys["model_3"] == keys["model_4"] == keys["model_5"]
     assert keys["model_3"] < keys["model_1"]
