@@ -134,7 +134,8 @@ def rank_models(confidences: Mapping[str, Mapping]) -> dict:
 def pae_json(pae: np.ndarray, max_pae: float) -> str:
     """AlphaFold DB PAE JSON: ``[{"predicted_aligned_error": [[...]], "max_predicted_aligned_error": x}]``.
 
-    Errors are rounded to one decimal, as AF2 v2.3 writes them for the DB; compact separators.
+    Errors are rounded to one decimal as AF2 v2.3's ``pae_json`` writes them (the AFDB files themselves
+    hold integers); compact separators.
     """
     rounded = np.round(np.asarray(pae, dtype=np.float64), decimals=1)
     return json.dumps(

@@ -210,7 +210,8 @@ def write_target_outputs(
 def _remarks(name: str, meta: Mapping, relaxed: bool) -> list[str]:
     remarks = [
         f"alphafold-hpc {__version__} model {name}",
-        f"params preset {meta['preset']} sha256 {meta['params_sha256']}",
+        f"params preset {meta['preset']}, params file sha256:",
+        str(meta["params_sha256"]),  # 64 hex digits: a line of its own to fit 80 columns
         f"recycles run {meta['num_recycles_run']}; B-factor column holds pLDDT",
     ]
     if relaxed:
