@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 OURS = """
 import json, resource, sys, time
+import numpy as np
 from alphafold.io_utils import load_npz
 from alphafold.data.processing import ProcessingConfig, process_features
 raw = load_npz(sys.argv[1])
@@ -31,6 +32,7 @@ config = ProcessingConfig.from_preset(sys.argv[2], num_recycle=int(sys.argv[3]))
 start = time.perf_counter()
 out = process_features(raw, config, seed=0)
 seconds = time.perf_counter() - start
+np.savez(sys.argv[4], **out)
 rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"seconds": seconds, "peak_rss_mb": rss_mb,
                   "msa_feat": list(out["msa_feat"].shape)}))
@@ -47,6 +49,7 @@ cfg.model.num_recycle = int(sys.argv[3])
 start = time.perf_counter()
 out = features.np_example_to_features(raw, cfg, random_seed=0)
 seconds = time.perf_counter() - start
+np.savez(sys.argv[4], **out)
 rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"seconds": seconds, "peak_rss_mb": rss_mb,
                   "msa_feat": list(out["msa_feat"].shape)}))
@@ -100,11 +103,16 @@ def main() -> None:
         np.savez(raw_path, **make_raw(args.length, args.rows))
         common = [raw_path, args.preset, str(args.num_recycle)]
         ours_env = dict(os.environ, PYTHONPATH=str(ROOT))
-        results = {"ours": run(sys.executable, OURS, common, ours_env, str(ROOT))}
+        ours_out, ref_out = os.path.join(tmp, "ours.npz"), os.path.join(tmp, "deepmind.npz")
+        results = {"ours": run(sys.executable, OURS, common + [ours_out], ours_env, str(ROOT))}
+        identical = None
         if Path(args.ref_python).exists():
             ref_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
             ref_env["JAX_PLATFORMS"] = "cpu"
-            results["deepmind"] = run(args.ref_python, DEEPMIND, common, ref_env, tmp)
+            results["deepmind"] = run(args.ref_python, DEEPMIND, common + [ref_out], ref_env, tmp)
+            with np.load(ours_out) as a, np.load(ref_out) as b:
+                identical = sorted(a.files) == sorted(b.files) and all(
+                    np.array_equal(a[k], b[k]) for k in b.files)
     print(f"L={args.length} rows={args.rows} preset={args.preset} num_recycle={args.num_recycle}")
     print(f"{'pipeline':<10} {'seconds':>8} {'peak RSS MB':>12}  msa_feat")
     for name, r in results.items():
@@ -113,6 +121,7 @@ def main() -> None:
         ours, ref = results["ours"], results["deepmind"]
         print(f"ratio ours/deepmind: time {ours['seconds'] / ref['seconds']:.2f}, "
               f"peak RSS {ours['peak_rss_mb'] / ref['peak_rss_mb']:.2f}")
+        print(f"outputs identical (seed 0, every array): {identical}")
 
 
 if __name__ == "__main__":

@@ -37,6 +37,9 @@ def register(subparsers) -> None:
     p.add_argument("--max-extra-msa", type=int, default=None, metavar="N",
                    help="extra MSA rows (default per preset: 5120 for models 1, 3, 4; 1024 for 2, 5)")
     p.add_argument("--max-templates", type=int, default=None, metavar="N", help="templates (default 4)")
+    p.add_argument("--rng", choices=("deepmind", "numpy"), default="deepmind",
+                   help="random draws: 'deepmind' reproduces DeepMind's pipeline for the seed (TF's Philox "
+                        "stream), 'numpy' uses numpy's generator (default %(default)s)")
     p.add_argument("--compress", action="store_true", help="write a compressed .npz (slower, smaller)")
     p.set_defaults(func=run)
 
@@ -58,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         max_extra_msa=args.max_extra_msa, max_templates=args.max_templates)
     raw = _load_raw(args.raw)
     start = time.perf_counter()
-    processed = process_features(raw, config, seed=args.seed, where=args.raw)
+    processed = process_features(raw, config, seed=args.seed, rng=args.rng, where=args.raw)
     save_npz_atomic(args.out, processed, compress=args.compress)
     logger.info("processed %s for %s (%d recycle samples, msa_feat %s) in %.1f s; wrote %s", args.raw,
                 args.preset, config.num_recycle + 1, tuple(processed["msa_feat"].shape),

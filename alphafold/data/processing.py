@@ -10,9 +10,9 @@ monomer presets, rewritten in numpy:
    subsampling, `msa_feat`/`target_feat`, then padding to the configured sizes.
 
 Every feature gets a leading axis of size num_recycle + 1; recycle r reads slice r. The deterministic
-arithmetic is bitwise equal to DeepMind's pipeline given the same random draws; the draws themselves come
-from numpy's generator (seeded), not from TF's Philox stream, so the random parts match in distribution,
-not bit for bit.
+arithmetic is bitwise equal to DeepMind's pipeline given the same random draws, and by default the draws
+are DeepMind's too (`DeepMindSampler`: TF's Philox stream with the op seeds of DeepMind's graph), so a
+given seed gives DeepMind's processed features; `rng="numpy"` draws from numpy's generator instead.
 """
 
 from __future__ import annotations
@@ -121,6 +121,52 @@ class RandomSampler:
 
     def extra_rows(self, num_extra: int, max_extra: int) -> np.ndarray:
         return pm.sample_extra_rows(num_extra, max_extra, self.rng)
+
+
+class DeepMindSampler:
+    """The random draws DeepMind's pipeline makes for `seed` (TF's Philox stream, `tf_random`).
+
+    Op seeds follow the order DeepMind's transforms create random ops: two unused draws, the crop seed
+    (op seed 0 of the pipeline's own seed counter, as in a fresh process), then per recycle sample the
+    cluster shuffle, the BERT mask, the BERT replacement and the extra-MSA shuffle. With one sample these
+    run once with op seeds 2..5; with several, `tf.map_fn` re-runs them with op seeds 0..3, run r.
+    """
+
+    def __init__(self, seed: int, num_samples: int):
+        from alphafold.data import tf_random
+
+        self._tf = tf_random
+        self.seed = seed
+        self.run = -1
+        first = 2 if num_samples == 1 else 0
+        self._ops = {name: tf_random.effective_seeds(seed, first + i)
+                     for i, name in enumerate(("shuffle", "mask", "replace", "extra"))}
+        self._single = num_samples == 1
+
+    def crop_seed(self) -> np.ndarray:
+        info = np.iinfo(np.int32)
+        return self._tf.uniform_int32(self._tf.effective_seeds(self.seed, 0), (2,), info.min, info.max)
+
+    def _run(self) -> int:
+        return 0 if self._single else self.run
+
+    def cluster_order(self, num_seq: int) -> np.ndarray:
+        self.run += 1
+        shuffled = self._tf.shuffle(self._ops["shuffle"], np.arange(1, num_seq), self._run())
+        return np.concatenate([[0], shuffled]).astype(np.int64)
+
+    def bert(self, msa: np.ndarray, profile: np.ndarray,
+             config: ProcessingConfig) -> tuple[np.ndarray, np.ndarray]:
+        fraction = config.masked_msa_replace_fraction
+        mask = self._tf.uniform(self._ops["mask"], msa.shape, self._run()) < fraction
+        probs = pm.bert_probabilities(msa, np.broadcast_to(profile, msa.shape + (22,)), config.uniform_prob,
+                                      config.profile_prob, config.same_prob)
+        logits = np.log(probs + np.float32(1e-10)).reshape(-1, probs.shape[-1])
+        replacement = self._tf.categorical(self._ops["replace"], logits, self._run()).reshape(msa.shape)
+        return mask, replacement
+
+    def extra_rows(self, num_extra: int, max_extra: int) -> np.ndarray:
+        return self._tf.shuffle(self._ops["extra"], np.arange(num_extra), self._run())[:max_extra]
 
 
 def _shape_error(where: str, key: str, expected: str, got: tuple[int, ...]) -> UserError:
@@ -245,19 +291,29 @@ def sample_features(target: Mapping[str, np.ndarray], config: ProcessingConfig,
     return _pad({k: v for k, v in f.items() if k in keep}, config)
 
 
+RNGS = ("deepmind", "numpy")
+
+
 def process_features(raw: Mapping[str, np.ndarray], config: ProcessingConfig, seed: int = 0, *,
-                     where: str = "raw features", sampler=None) -> dict[str, np.ndarray]:
+                     rng: str = "deepmind", where: str = "raw features",
+                     sampler=None) -> dict[str, np.ndarray]:
     """Processed features with a leading recycle axis of size `config.num_recycle + 1`.
 
     Args:
         raw: AF2 raw monomer features (docs/contracts.md), e.g. from `alphafold features`.
         config: data settings (see `ProcessingConfig.from_preset`).
         seed: seed of the random draws (cluster sampling, BERT masking, extra-MSA subsampling).
+        rng: "deepmind" draws what DeepMind's pipeline draws for `seed` (TF's Philox stream), so the output
+            is DeepMind's processed features; "numpy" uses numpy's generator (same distributions).
         where: the file name to put in error messages.
-        sampler: replaces the random draws (tests replay DeepMind's); default `RandomSampler(seed)`.
+        sampler: replaces the random draws (tests replay recorded ones).
     """
+    if rng not in RNGS:
+        raise UserError(None, f"unknown random generator {rng!r}; choose one of {', '.join(RNGS)}")
     validate_raw(raw, config.use_templates, where)
-    sampler = sampler or RandomSampler(seed)
+    if sampler is None:
+        num_samples = config.num_recycle + 1 if config.resample_msa_in_recycling else 1
+        sampler = DeepMindSampler(seed, num_samples) if rng == "deepmind" else RandomSampler(seed)
     target = target_features(raw, config)
     target["random_crop_to_size_seed"] = sampler.crop_seed()
     num_samples = config.num_recycle + 1
