@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[1]
 AMINO = "ACDEFGHIKLMNPQRSTVWY"
 
@@ -43,17 +45,23 @@ def synthetic_fasta(path: Path, n: int, seed: int = 0, median_length: int = 300)
     return path
 
 
+def default_tiers() -> list[dict]:
+    schema = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    return schema["properties"]["campaign"]["properties"]["tiers"]["default"]
+
+
 def dry_run(targets: Path, out_dir: Path, per_target: bool, timeout: float) -> tuple[float, int | None]:
     """Wall seconds of `snakemake -n` and the number of jobs it plans (None on time-out)."""
     cmd = [sys.executable, "-m", "snakemake", "-n", "--cores", "2", "--quiet", "rules",
            "--config", f"targets={targets}", f"output_dir={out_dir}"]
+    # The shipped config is the 5-protein example (two buckets); a proteome uses the schema's default
+    # tiers. Per target: one bucket per possible target, every target its own batch (the naive DAG).
+    tiers = default_tiers()
     if per_target:
-        # One bucket per possible target: every target its own batch (the naive per-target DAG).
-        extra = out_dir.parent / "per_target_tiers.yaml"
-        extra.write_text("campaign:\n  tiers:\n" + "".join(
-            f"    - {{name: {name}, max_length: {length}, buckets: 1000000}}\n"
-            for name, length in (("s", 400), ("m", 1000), ("l", 1500), ("xl", 6000))))
-        cmd += ["--configfiles", str(ROOT / "config" / "config.yaml"), str(extra)]
+        tiers = [{**t, "buckets": 1_000_000} for t in tiers]
+    extra = out_dir.parent / f"tiers_{'per_target' if per_target else 'batched'}.yaml"
+    extra.write_text(yaml.safe_dump({"campaign": {"tiers": tiers}}))
+    cmd += ["--configfiles", str(ROOT / "config" / "config.yaml"), str(extra)]
     start = time.perf_counter()
     try:
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)

@@ -7,6 +7,7 @@ docs/contracts.md) in a subprocess, with its output appended to the target's log
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from alphafold.campaign.runner import BatchJob, CommandResult, Outcome, alphafold_cmd, run_logged
@@ -111,8 +112,10 @@ def predict_work(job: BatchJob, pending: list[dict]) -> dict[str, Outcome]:
                         "--num-recycle", c["model"]["num_recycle"], "--max-attempts", p["max_attempts"])
     if p["device"] == "cuda":
         cmd += ["--gpus-per-rank", "1"]
-    if p["ray_address"]:
-        cmd += ["--ray-address", p["ray_address"]]
+    # An existing Ray cluster: the config's address, else the one cluster/ray-on-slurm.sh exported.
+    address = p["ray_address"] or os.environ.get("AF_RAY_ADDRESS")
+    if address:
+        cmd += ["--ray-address", address]
     log_path = job.output_dir / "logs" / "predict" / "batches" / f"{job.batch}.log"
     result = run_logged(cmd, log_path)
     try:

@@ -3,6 +3,14 @@
 # to the scheduler's GPU request (cluster/profiles/*), never this rule.
 
 
+if config["predict"]["ray_address"]:
+
+    # The heavy work runs in the existing Ray cluster: the prediction jobs are its light clients and run
+    # where Snakemake runs (not as SLURM jobs asking for GPUs).
+    localrules:
+        predict,
+
+
 rule random_params:
     output:
         f"{OUT}/params/params_{{preset}}.npz",
