@@ -122,3 +122,26 @@ def test_bad_options_are_one_line_errors(cli, tmp_path, args, message):
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr and "Traceback" not in proc.stderr
     assert not list(tmp_path.glob("*/features.npz"))
+
+
+@needs_db
+def test_real_fasta_to_processed_features_with_templates(uniprot20k, tmp_path, cli):
+    """Done-criterion of the data stage: a real FASTA becomes raw features (with real templates) that
+    `alphafold process-features` turns into the model's input."""
+    out = tmp_path / "out"
+    cli("features", FILES / "queries.fasta", "--only", "HBB_HUMAN", "--output-dir", out,
+        "--uniref90", uniprot20k, "--pdb-seqres", FILES / "pdb_seqres.txt", "--mmcif-dir", FILES / "mmcif",
+        "--max-template-date", "2020-01-01")
+    raw = load_npz(out / "HBB_HUMAN" / "features.npz")
+    msa_features.check_raw_features(raw)
+    names = [n.decode() for n in raw["template_domain_names"]]
+    assert raw["template_aatype"].shape[0] == 4 and "2hhb_B" in names
+    record = json.loads((out / "HBB_HUMAN" / "features.json").read_text())
+    assert record["templates"]["used"] and record["templates"]["num_templates"] == 4
+    processed = tmp_path / "processed.npz"
+    cli("process-features", out / "HBB_HUMAN" / "features.npz", "--preset", "model_1", "--num-recycle", "1",
+        "--max-msa-clusters", "6", "--max-extra-msa", "8", "--out", processed)
+    feats = load_npz(processed)
+    # model_1 keeps max_msa_clusters - max_templates = 2 cluster centres; 2 recycle samples
+    assert feats["msa_feat"].shape == (2, 2, 146, 49)
+    assert feats["template_aatype"].shape == (2, 4, 146)
