@@ -16,7 +16,9 @@ file's) and turned into AF2's raw template features:
 Hit selection follows DeepMind's `HmmsearchHitFeaturizer`: hits in hmmsearch order, prefilter (aligned
 columns > 10% of the query, ≥ 10 template residues), skip what fails, drop repeats of an identical
 template sequence, stop at `max_hits`. With no usable hit the arrays have T = 0 (AF2's monomer pipeline
-does the same; the model then ignores templates).
+does the same; the model then ignores templates). `tool="hhsearch"` runs AF2's monomer search instead
+(HHsearch against a PDB70-style database, `alphafold.data.hhsearch`): hits ranked by Sum_probs, repeats
+kept, as DeepMind's `HhsearchHitFeaturizer`.
 """
 
 from __future__ import annotations
