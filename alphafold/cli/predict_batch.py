@@ -1,0 +1,168 @@
+"""``alphafold predict-batch``: serve a directory of processed-feature files through Ray fold workers.
+
+    alphafold predict-batch FEATURES_DIR --output-dir OUT --params-dir DIR [--preset NAME]
+        [--tp P | --max-tp P --memory-budget-gb G] [--ray-address ADDR] [--num-actors K]
+
+Each ``FEATURES_DIR/<target>.npz`` becomes ``OUT/<target>.npz`` (model outputs, written atomically by the
+worker); a target whose output already exists is skipped unless ``--overwrite``. ``OUT/predict_batch.json``
+records each target's status, gang size, attempts and error. Targets are routed to a single actor or a
+gang of P actors sharing the pair representation: ``--tp P`` forces P for every target; otherwise the
+memory model picks the smallest P <= ``--max-tp`` that fits ``--memory-budget-gb`` per device. A local
+Ray is started (loopback only) unless ``--ray-address`` names a running cluster.
+Exit code 0 when every target is done or skipped, 1 when any failed or was refused, 2 on bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from alphafold.errors import UserError
+from alphafold.io_utils import write_text_atomic
+
+log = logging.getLogger(__name__)
+
+# Local Ray on one machine stays on loopback with these (DESIGN.md); an existing cluster keeps its own.
+LOCAL_RAY_ENV = {
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+    "RAY_AUTH_MODE": "disabled",
+    "GLOO_SOCKET_IFNAME": "lo",
+    "http_proxy": "http://127.0.0.1:9",
+    "HTTP_PROXY": "http://127.0.0.1:9",
+    "no_proxy": "127.0.0.1,localhost,::1",
+    "NO_PROXY": "127.0.0.1,localhost,::1",
+}
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "predict-batch", help="predict a directory of processed-feature files with Ray actors",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("features_dir", help="directory of processed-feature files <target>.npz")
+    p.add_argument("--output-dir", required=True, help="directory for <target>.npz outputs")
+    p.add_argument("--params-dir", required=True, help="directory holding params_<preset>.npz")
+    p.add_argument("--preset", help="params preset, e.g. model_1_ptm (default: the only params file)")
+    p.add_argument("--tp", type=int, help="gang size P for every target (default: route by memory)")
+    p.add_argument("--max-tp", type=int, default=1, help="largest gang when routing by memory")
+    p.add_argument("--memory-budget-gb", type=float, default=16.0, help="memory per device when routing")
+    p.add_argument("--ray-address", help="join this Ray cluster instead of starting a local one")
+    p.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray (default: all)")
+    p.add_argument("--num-actors", type=int, default=1, help="single actors serving short targets")
+    p.add_argument("--cpus-per-rank", type=float, default=1.0)
+    p.add_argument("--gpus-per-rank", type=float, default=0.0, help="> 0 runs on CUDA with NCCL")
+    p.add_argument("--num-recycle", type=int, help="recycles (default: what the features carry)")
+    p.add_argument("--chunk-size", default="auto", help="rows per chunk: an int, 'none' or 'auto'")
+    p.add_argument("--max-attempts", type=int, default=3, help="tries per target when a worker dies")
+    p.add_argument("--timeout", type=float, default=600.0, help="seconds to place and form a gang")
+    p.add_argument("--overwrite", action="store_true", help="predict targets whose output exists")
+    p.set_defaults(func=run)
+
+
+def _params_file(params_dir: Path, preset: str | None) -> Path:
+    if not params_dir.is_dir():
+        raise UserError(str(params_dir), "is not a directory")
+    if preset:
+        path = params_dir / f"params_{preset}.npz"
+        if not path.is_file():
+            raise UserError(str(path), f"no params file for preset {preset!r}")
+        return path
+    found = sorted(params_dir.glob("params_*.npz"))
+    if len(found) != 1:
+        raise UserError(str(params_dir), f"holds {len(found)} params_*.npz files; choose one with --preset")
+    return found[0]
+
+
+def _chunk_size(text: str):
+    if text == "auto":
+        return "auto"
+    if text.lower() == "none":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise UserError("--chunk-size", f"must be a positive integer, 'none' or 'auto', not {text!r}")
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    from alphafold.model.options import RuntimeOptions
+    from alphafold.parallel.cost import TargetShape
+    from alphafold.parallel.group import ParallelConfig
+    from alphafold.runtime.driver import Driver
+    from alphafold.runtime.factory import PredictorFactory
+    from alphafold.runtime.gang import GangOptions
+    from alphafold.runtime.routing import RoutingPolicy, choose_tp
+    from alphafold.runtime.targets import discover_targets
+
+    if args.tp is not None and args.tp < 1:
+        raise UserError("--tp", f"must be at least 1, not {args.tp}")
+    out_dir = Path(args.output_dir)
+    params = _params_file(Path(args.params_dir), args.preset)
+    targets = discover_targets(args.features_dir, out_dir)
+    todo = [t for t in targets if args.overwrite or not Path(t.output_path).exists()]
+    skipped = [t.name for t in targets if t not in todo]
+    for name in skipped:
+        log.info("%s: output exists, skipped", name)
+    device = "cuda" if args.gpus_per_rank > 0 else "cpu"
+    options = RuntimeOptions(chunk_size=_chunk_size(args.chunk_size), num_recycle=args.num_recycle,
+                             device=device)
+    factory = PredictorFactory(str(params), args.preset, options)
+    if args.tp is not None:
+        def route(target):
+            return args.tp
+    else:
+        policy = RoutingPolicy(budget_bytes=int(args.memory_budget_gb * 2**30), max_tp=args.max_tp,
+                               weights_bytes=params.stat().st_size,
+                               chunk_size=options.chunk_size if isinstance(options.chunk_size, int) else 4)
+
+        def route(target):
+            return choose_tp(TargetShape(target.n_res, target.n_seq, target.n_extra), policy)
+
+    reports = {}
+    if todo:
+        gang_options = GangOptions(cpus_per_rank=args.cpus_per_rank, gpus_per_rank=args.gpus_per_rank,
+                                   timeout_s=args.timeout, parallel=ParallelConfig(device=device))
+        reports = _with_ray(args, lambda: Driver(factory, route, gang_options, args.max_attempts,
+                                                 args.num_actors).run(todo))
+    summary = {name: {"status": "skipped", "output": str(out_dir / f"{name}.npz")} for name in skipped}
+    for name, report in reports.items():
+        summary[name] = {"status": report.status, "tp": report.tp, "attempts": report.attempts,
+                         "seconds": round(report.seconds, 3), "error": report.error,
+                         "output": str(out_dir / f"{name}.npz")}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out_dir / "predict_batch.json", json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    bad = sorted(n for n, s in summary.items() if s["status"] not in ("done", "skipped"))
+    log.info("%d done, %d skipped, %d failed or refused; summary in %s",
+             sum(s["status"] == "done" for s in summary.values()), len(skipped), len(bad),
+             out_dir / "predict_batch.json")
+    for name in bad:
+        log.error("%s: %s: %s", name, summary[name]["status"], summary[name]["error"])
+    return 1 if bad else 0
+
+
+def _with_ray(args: argparse.Namespace, work):
+    import ray
+
+    temp = None
+    if args.ray_address:
+        ray.init(address=args.ray_address, logging_level="WARNING")
+    else:
+        for key, value in LOCAL_RAY_ENV.items():
+            os.environ.setdefault(key, value)
+        temp = tempfile.mkdtemp(prefix="afray", dir="/tmp")  # short: Ray's socket paths are length-limited
+        ray.init(num_cpus=args.num_cpus, include_dashboard=False, _temp_dir=temp, logging_level="WARNING")
+    try:
+        return work()
+    finally:
+        ray.shutdown()
+        if temp:
+            shutil.rmtree(temp, ignore_errors=True)

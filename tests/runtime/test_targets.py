@@ -1,0 +1,52 @@
+"""Batch targets: a directory of processed features, sized from .npy headers; predict-batch input errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from alphafold.errors import UserError
+from alphafold.io_utils import save_npz_atomic
+from alphafold.runtime.targets import discover_targets, npz_shapes
+
+
+def _features(path, n_res, n_seq, n_extra):
+    save_npz_atomic(path, {"aatype": np.zeros((2, n_res), np.int32),
+                           "msa_feat": np.zeros((2, n_seq, n_res, 49), np.float32),
+                           "extra_msa": np.zeros((2, n_extra, n_res), np.int32)})
+
+
+def test_targets_are_sized_from_headers_and_named_by_file(tmp_path):
+    _features(tmp_path / "b.npz", 17, 5, 9)
+    _features(tmp_path / "a.npz", 12, 3, 4)
+    (tmp_path / ".a.npz.tmp.npz").write_bytes(b"partial")  # an unfinished write is not a target
+    targets = discover_targets(tmp_path, tmp_path / "out")
+    assert [(t.name, t.n_res, t.n_seq, t.n_extra) for t in targets] == [("a", 12, 3, 4), ("b", 17, 5, 9)]
+    assert targets[0].output_path == str(tmp_path / "out" / "a.npz")
+    assert npz_shapes(tmp_path / "b.npz")["msa_feat"] == (2, 5, 17, 49)
+
+
+def test_bad_batch_directories_are_user_errors(tmp_path):
+    with pytest.raises(UserError, match="is not a directory"):
+        discover_targets(tmp_path / "missing", tmp_path)
+    with pytest.raises(UserError, match="no processed-feature files"):
+        discover_targets(tmp_path, tmp_path)
+    (tmp_path / "x.npz").write_bytes(b"not a zip")
+    with pytest.raises(UserError, match="x.npz: not a readable"):
+        discover_targets(tmp_path, tmp_path)
+    (tmp_path / "x.npz").unlink()
+    # raw features (aatype [L, 21] one-hot, no msa_feat) are not a batch target
+    save_npz_atomic(tmp_path / "raw.npz", {"aatype": np.zeros((5, 21), np.float32)})
+    with pytest.raises(UserError, match="not processed features"):
+        discover_targets(tmp_path, tmp_path)
+
+
+def test_predict_batch_reports_bad_input_in_one_line(tmp_path, cli):
+    (tmp_path / "features").mkdir()
+    _features(tmp_path / "features" / "t.npz", 12, 3, 4)
+    (tmp_path / "params").mkdir()
+    proc = cli("predict-batch", tmp_path / "features", "--output-dir", tmp_path / "out", "--params-dir",
+               tmp_path / "params", check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "holds 0 params_*.npz files" in proc.stderr
+    assert not (tmp_path / "out").exists()
