@@ -69,24 +69,61 @@ def choose_platform(name: str) -> openmm.Platform:
     return openmm.Platform.getPlatformByName(name)
 
 
-def _with_terminal_oxygen(chain: Chain) -> Chain:
-    """Place the C-terminal OXT when missing (models rarely predict it), opposite O about the CA-C axis.
+def segment_ends(chain: Chain) -> np.ndarray:
+    """Indices of the last residue of each chain segment (a gap in residue numbering ends a segment).
+
+    A gap that would leave a single residue on its own is not split (Amber has no template for a residue
+    that is both N- and C-terminal; AF2 drops such chains), so that residue stays bonded across the gap.
+    """
+    breaks = [int(i) for i in np.flatnonzero(np.diff(chain.residue_number) != 1)]
+    ends, start = [], 0
+    for i in breaks:
+        if i - start >= 1 and chain.num_res - 1 - i >= 2:  # both sides keep at least two residues
+            ends.append(i)
+            start = i + 1
+    return np.array(ends + [chain.num_res - 1])
+
+
+def _with_terminal_oxygens(chain: Chain, ends: np.ndarray) -> Chain:
+    """Place each segment's C-terminal OXT when missing (models rarely predict it), opposite O about the
+    CA-C axis.
 
     Saves PDBFixer's missing-atom pass, which minimises the whole chain once more; the relax minimisation
     settles OXT anyway (it is restrained like every heavy atom, to this position).
     """
     oxt, ca, c, o = (rc.atom_order[a] for a in ("OXT", "CA", "C", "O"))
-    last = chain.num_res - 1
-    if chain.atom_mask[last, oxt] > 0.5 or (chain.atom_mask[last, [ca, c, o]] < 0.5).any():
-        return chain
-    p = chain.atom_positions[last]
-    u = (p[c] - p[ca]) / np.linalg.norm(p[c] - p[ca])
-    v = (p[o] - p[c]) / np.linalg.norm(p[o] - p[c])
-    w = 2 * np.dot(v, u) * u - v  # v reflected about the CA-C axis
     positions, mask = chain.atom_positions.copy(), chain.atom_mask.copy()
-    positions[last, oxt] = p[c] + 1.25 * w / np.linalg.norm(w)
-    mask[last, oxt] = 1.0
+    for last in ends:
+        if mask[last, oxt] > 0.5 or (mask[last, [ca, c, o]] < 0.5).any():
+            continue
+        p = positions[last]
+        u = (p[c] - p[ca]) / np.linalg.norm(p[c] - p[ca])
+        v = (p[o] - p[c]) / np.linalg.norm(p[o] - p[c])
+        w = 2 * np.dot(v, u) * u - v  # v reflected about the CA-C axis
+        positions[last, oxt] = p[c] + 1.25 * w / np.linalg.norm(w)
+        mask[last, oxt] = 1.0
     return chain.replace(atom_positions=positions, atom_mask=mask)
+
+
+def _segmented_pdb(chain: Chain, ends: np.ndarray) -> str:
+    """Heavy-atom PDB text with each segment as its own chain (A, B, ...), so OpenMM bonds no gap."""
+    ids = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+    if len(ends) > len(ids):
+        raise ValueError(f"{len(ends)} chain segments: too many gaps to relax")
+    lines, start = [], 0
+    for k, last in enumerate(ends):
+        index = np.arange(start, last + 1)
+        segment = Chain(
+            aatype=chain.aatype[index],
+            atom_positions=chain.atom_positions[index],
+            atom_mask=chain.atom_mask[index],
+            residue_number=chain.residue_number[index],
+            b_factors=np.zeros((len(index), rc.atom_type_num)),
+            chain_id=ids[k],
+        )
+        lines += [line for line in to_pdb(segment).splitlines() if line.startswith(("ATOM", "TER"))]
+        start = last + 1
+    return "\n".join(lines + ["END"]) + "\n"
 
 
 def _add_hydrogens(heavy_pdb: str, force_field: openmm_app.ForceField) -> tuple[openmm_app.Topology, list]:
@@ -209,8 +246,9 @@ class AmberRelaxer:
             bad = np.flatnonzero((chain.atom_mask[:, :3] < 0.5).any(-1))
             raise ValueError(f"residue(s) {chain.residue_number[bad].tolist()} lack backbone N, CA or C")
         started = time.perf_counter()
-        heavy = _with_terminal_oxygen(chain).replace(b_factors=np.zeros_like(chain.b_factors))
-        topology, positions = _add_hydrogens(to_pdb(heavy), self.force_field)
+        ends = segment_ends(chain)
+        heavy = _with_terminal_oxygens(chain, ends)
+        topology, positions = _add_hydrogens(_segmented_pdb(heavy, ends), self.force_field)
         exclude: set[int] = set()
         first_einit = None
         for iteration in range(1, cfg.max_outer_iterations + 1):
@@ -238,9 +276,7 @@ class AmberRelaxer:
             if violations["num_residue_violations"] == 0 or iteration == cfg.max_outer_iterations:
                 break
             exclude |= set(violations["residues"].tolist())
-            topology, positions = _add_hydrogens(
-                to_pdb(relaxed.replace(b_factors=np.zeros_like(chain.b_factors))), self.force_field
-            )
+            topology, positions = _add_hydrogens(_segmented_pdb(relaxed, ends), self.force_field)
         metrics = {
             "initial_energy": float(first_einit),
             "final_energy": float(ret["efinal"]),

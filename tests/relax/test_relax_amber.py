@@ -9,12 +9,13 @@ from pathlib import Path
 
 import gemmi
 import numpy as np
+import pdbfixer
 import pytest
 from Bio.PDB import PDBParser
 
 from alphafold.common import residue_constants as rc
 from alphafold.outputs.structure import read_structure
-from alphafold.relax.amber import AmberRelaxer, RelaxConfig, choose_platform
+from alphafold.relax.amber import AmberRelaxer, RelaxConfig, choose_platform, segment_ends
 from alphafold.relax.violations import find_violations
 
 FILES = Path(__file__).parents[1] / "outputs" / "files"
@@ -118,6 +119,31 @@ def test_cli_bad_input_is_a_one_line_error(cli, tmp_path):
 @pytest.mark.slow
 def test_5eep_relaxes(relaxer):
     chain = read_structure(FILES / "5eep.pdb.gz")
+    result = relaxer.relax(chain)
+    assert heavy_rmsd(chain, result.chain) < 0.5
+    assert result.metrics["final_energy"] < result.metrics["initial_energy"]
+    assert find_violations(result.chain)["num_residue_violations"] == 0
+
+
+def test_segments_split_at_numbering_gaps_but_never_leave_one_residue_alone():
+    chain = read_structure(FILES / "5PTI.cif.gz")  # 58 residues numbered 1..58
+    assert segment_ends(chain).tolist() == [57]
+    numbers = chain.residue_number.copy()
+    numbers[20:] += 3  # gap after index 19
+    numbers[21:] += 2  # and after index 20: residue 20 would be alone
+    numbers[56:] += 4  # and after index 55: the last two residues form their own segment
+    assert segment_ends(chain.replace(residue_number=numbers)).tolist() == [19, 55, 57]
+
+
+@pytest.mark.slow
+def test_gapped_crystal_structure_keeps_its_gaps(relaxer):
+    """1BHL (HIV integrase core) has three gaps and missing side-chain atoms: each segment is relaxed
+    as its own chain, so no gap is pulled shut."""
+    path = Path(pdbfixer.__file__).parent / "tests" / "data" / "1BHL.pdb"
+    if not path.is_file():
+        pytest.skip("pdbfixer's test data is not installed")
+    chain = read_structure(path)
+    assert len(segment_ends(chain)) == 4
     result = relaxer.relax(chain)
     assert heavy_rmsd(chain, result.chain) < 0.5
     assert result.metrics["final_energy"] < result.metrics["initial_energy"]
