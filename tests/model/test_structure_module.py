@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
 from alphafold.common import residue_constants as rc
 from alphafold.model.config import StructureModuleConfig
+from alphafold.model.rigid import QuatAffine, quat_multiply
 from alphafold.model.structure_module import StructureModule
 
 CONFIG = StructureModuleConfig(num_layers=3, c_s=19, c_z=14, num_heads=3, num_scalar_qk=5, num_point_qk=4,
@@ -88,3 +91,27 @@ def test_runs_in_float32_from_bfloat16_inputs(module_and_inputs):
         ref = sm(s.bfloat16().float(), z.bfloat16().float(), aatype, mask)
     assert out["final_atom_positions"].dtype == torch.float32
     torch.testing.assert_close(out["final_atom_positions"], ref["final_atom_positions"])
+
+
+def test_a_layer_is_equivariant_under_a_global_rigid_motion(module_and_inputs):
+    """Moving every input frame by g leaves s and the torsions unchanged and moves the output frames by g
+    (IPA is invariant, the backbone update is applied in the local frame)."""
+    sm, s, z, aatype, mask = module_and_inputs
+    layer = copy.deepcopy(sm.fold_iteration).double()
+    s, z, mask = s.double(), z.double(), mask.double()
+    g = torch.Generator().manual_seed(3)
+    frames = QuatAffine.from_quaternion(torch.randn(N_RES, 4, generator=g, dtype=torch.float64),
+                                        torch.randn(N_RES, 3, generator=g, dtype=torch.float64))
+    q_g = torch.tensor([0.4, -0.2, 0.7, 0.5], dtype=torch.float64).expand(N_RES, 4)
+    t_g = torch.tensor([3.0, -1.0, 2.0], dtype=torch.float64).expand(N_RES, 3)
+    motion = QuatAffine.from_quaternion(q_g, t_g)
+    moved = QuatAffine.from_quaternion(quat_multiply(motion.quaternion, frames.quaternion),
+                                       motion.apply(frames.trans), normalize=False)
+    with torch.no_grad():
+        s1, f1, a1, _ = layer(s, s, z, mask, frames)
+        s2, f2, a2, _ = layer(s, s, z, mask, moved)
+    torch.testing.assert_close(s2, s1)
+    torch.testing.assert_close(a2, a1)
+    expected = motion.to_rigid().compose(f1.to_rigid())
+    torch.testing.assert_close(f2.rot, expected.rot)
+    torch.testing.assert_close(f2.trans, expected.trans)
