@@ -47,6 +47,15 @@ def register(subparsers) -> None:
     p.add_argument("--max-template-date", metavar="YYYY-MM-DD")
     p.add_argument("--max-templates", type=int, default=4, metavar="N")
     p.add_argument(
+        "--template-tool",
+        choices=("hmmsearch", "hhsearch"),
+        default="hmmsearch",
+        help="hmmsearch of --pdb-seqres (AF2 v2.3's default) or hhsearch of --pdb70",
+    )
+    p.add_argument(
+        "--pdb70", metavar="DB", help="PDB70-style HH-suite database prefix (--template-tool hhsearch)"
+    )
+    p.add_argument(
         "--jackhmmer-iterations",
         type=int,
         default=1,
@@ -102,13 +111,23 @@ def run(args: argparse.Namespace) -> int:
         max_template_date=args.max_template_date,
         max_templates=args.max_templates,
         user_msa=args.a3m,
+        template_tool=args.template_tool,
+        pdb70=args.pdb70,
     )
     store = FeatureStore(args.store or os.path.join(args.output_dir, ".store"))
     builder = FeatureBuilder(config, store)
+    failed = []
     for index, target in enumerate(targets, start=1):
         logger.info(
             "[%d/%d] %s (%d residues, key %s)", index, len(targets), target.name, target.length, target.key
         )
-        builder.build(target, args.output_dir)
-    logger.info("features for %d target(s) written under %s", len(targets), args.output_dir)
+        try:
+            builder.build(target, args.output_dir)
+        except RuntimeError as err:  # a search tool failed on this target: say so, go on with the others
+            logger.error("%s: failed: %s", target.name, err)
+            failed.append(target.name)
+    logger.info("features for %d target(s) written under %s", len(targets) - len(failed), args.output_dir)
+    if failed:
+        logger.error("%d target(s) failed (exit code 1): %s", len(failed), ", ".join(failed))
+        return 1
     return 0

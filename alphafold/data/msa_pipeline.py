@@ -54,15 +54,21 @@ class DataConfig:
     max_template_date: str | None = None
     max_templates: int = 4
     user_msa: str | None = None  # one alignment for every target (--a3m)
+    template_tool: str = "hmmsearch"  # or "hhsearch" (of pdb70)
+    pdb70: str | None = None
 
     def __post_init__(self):
         if self.msa_mode not in MSA_MODES:
             raise UserError(None, f"--msa-mode must be one of {', '.join(MSA_MODES)}, got {self.msa_mode!r}")
-        template_flags = (self.pdb_seqres, self.mmcif_dir, self.max_template_date)
-        if any(template_flags) and not all(template_flags):
-            raise UserError(
-                None, "template search needs all of --pdb-seqres, --mmcif-dir, --max-template-date"
-            )
+        template_db = self.pdb70 if self.template_tool == "hhsearch" else self.pdb_seqres
+        db_flag = "--pdb70" if self.template_tool == "hhsearch" else "--pdb-seqres"
+        template_flags = (self.pdb_seqres or self.pdb70, self.mmcif_dir, self.max_template_date)
+        if any(template_flags) and not (all(template_flags) and template_db):
+            raise UserError(None, f"template search needs all of {db_flag}, --mmcif-dir, --max-template-date")
+
+    @property
+    def use_templates(self) -> bool:
+        return bool(self.mmcif_dir)
 
     def searchers(self) -> list:
         """The search tools, in AF2's MSA order."""
@@ -180,7 +186,7 @@ class FeatureBuilder:
 
     def _templates(self, target: Target, msa_rows: list[str]) -> tuple[dict, dict]:
         c = self.config
-        if not c.pdb_seqres:
+        if not c.use_templates:
             logger.info("%s: no template databases given: empty template features (0 templates)", target.name)
             return msa_features.empty_template_features(target.length), {"used": False, "reason": "no flags"}
         try:
@@ -197,7 +203,13 @@ class FeatureBuilder:
             }
         if self._template_searcher is None:
             self._template_searcher = templates.TemplateSearcher(
-                c.pdb_seqres, c.mmcif_dir, c.max_template_date, max_hits=c.max_templates, cpus=c.cpus
+                c.pdb_seqres,
+                c.mmcif_dir,
+                c.max_template_date,
+                max_hits=c.max_templates,
+                cpus=c.cpus,
+                tool=c.template_tool,
+                hhsearch_db=c.pdb70,
             )
         start = time.perf_counter()
         features, hits = self._template_searcher.search(target.sequence, msa_rows)
@@ -206,7 +218,10 @@ class FeatureBuilder:
             "num_templates": int(np.asarray(features["template_aatype"]).shape[0]),
             "hits": hits,
             "seconds": round(time.perf_counter() - start, 3),
-            "pdb_seqres": msa_search.database_identity(c.pdb_seqres),
+            "tool": c.template_tool,
+            "database": msa_search.database_identity(
+                c.pdb70 if c.template_tool == "hhsearch" else c.pdb_seqres
+            ),
             "mmcif_dir": os.path.abspath(c.mmcif_dir),
             "max_template_date": c.max_template_date,
         }
@@ -264,7 +279,9 @@ class FeatureBuilder:
             "sequence": target.key,
             "msas": [hashlib.sha256(p.read_bytes()).hexdigest() for p in msa_files.values()],
             "templates": [
+                self.config.template_tool if self.config.use_templates else None,
                 self.config.pdb_seqres and msa_search.database_identity(self.config.pdb_seqres),
+                self.config.pdb70 and msa_search.database_identity(self.config.pdb70),
                 self.config.mmcif_dir and os.path.abspath(self.config.mmcif_dir),
                 self.config.max_template_date,
                 self.config.max_templates,

@@ -148,3 +148,29 @@ def test_real_fasta_to_processed_features_with_templates(uniprot20k, tmp_path, c
     # model_1 keeps max_msa_clusters - max_templates = 2 cluster centres; 2 recycle samples
     assert feats["msa_feat"].shape == (2, 2, 146, 49)
     assert feats["template_aatype"].shape == (2, 4, 146)
+
+
+def test_user_stockholm_with_hhsearch_templates(cli, tmp_path):
+    out = tmp_path / "out"
+    cli("features", FILES / "5PTI_A_jackhmmer.sto", "--output-dir", out, "--template-tool", "hhsearch",
+        "--pdb70", FILES / "hhsearch" / "pdb_seqres", "--mmcif-dir", FILES / "mmcif",
+        "--max-template-date", "2020-01-01")
+    raw = load_npz(out / "5PTI_A" / "features.npz")
+    msa_features.check_raw_features(raw)
+    assert "5pti_A" in [n.decode() for n in raw["template_domain_names"]]
+    record = json.loads((out / "5PTI_A" / "features.json").read_text())
+    assert record["templates"]["tool"] == "hhsearch" and record["msa_mode"] == "user"
+
+
+def test_failing_search_tool_exits_1_naming_the_target(tmp_path, caplog):
+    bad = tmp_path / "bad"
+    for part in ("a3m", "cs219"):
+        (tmp_path / f"bad_{part}.ffdata").write_bytes(b"\x00garbage\n")
+        (tmp_path / f"bad_{part}.ffindex").write_text("x\t0\t9\n")
+    fasta = tmp_path / "q.fasta"
+    fasta.write_text(">pti\nRPDFCLEPPYTGPCKARIIRYFYNAKAGLCQTFVYGGCRAKRNNFKSAEDCMRTCGGA\n")
+    code = cli_main(["features", str(fasta), "--output-dir", str(tmp_path / "out"), "--msa-mode", "hhblits",
+                     "--bfd", str(bad)])
+    assert code == 1, caplog.text
+    assert "pti: failed: hhblits" in caplog.text and "1 target(s) failed" in caplog.text
+    assert not (tmp_path / "out" / "pti" / "features.npz").exists()
