@@ -123,13 +123,21 @@ def _database_paths(searcher) -> list[str]:
     return list(getattr(searcher, "databases", None) or [searcher.database])
 
 
+_AMBIGUOUS_TO_X = str.maketrans("BZUOJ", "XXXXX")
+
+
+def same_query(a: str, b: str) -> bool:
+    """Equal sequences, up to tools writing AF2's unknown-letters (B, Z, U, O, J) as X."""
+    return a == b or a.translate(_AMBIGUOUS_TO_X) == b.translate(_AMBIGUOUS_TO_X)
+
+
 def _read_user_msa(path: str, target: Target) -> parsers.Msa:
     text = parsers.read_text(path)
     fmt = parsers.sniff_format(path, text)
     if fmt not in ("a3m", "stockholm"):
         raise UserError(path, "user alignment must be A3M or Stockholm with the query first")
     msa = parsers.parse_a3m(text, path) if fmt == "a3m" else parsers.parse_stockholm(text, path)
-    if msa.query.replace("-", "") != target.sequence:
+    if not same_query(msa.query.replace("-", ""), target.sequence):
         raise UserError(
             path,
             f"the alignment's query (first row) differs from target {target.name!r}'s sequence",
@@ -259,7 +267,7 @@ class FeatureBuilder:
                 msa_files[path.name] = path
                 runs.append({"database": searcher.role, **meta})
         for role, msa in named_msas.items():
-            if msa.query != target.sequence:
+            if not same_query(msa.query, target.sequence):
                 raise UserError(
                     str(msa_files.get(role, role)),
                     f"{role} MSA query differs from the target sequence",

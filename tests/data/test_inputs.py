@@ -6,6 +6,7 @@ import csv
 
 import pytest
 
+from alphafold.cli import main as cli_main
 from alphafold.common.hashing import sequence_hash
 from alphafold.data import inputs
 from alphafold.errors import UserError
@@ -114,10 +115,51 @@ def test_prepare_targets_cli(cli, tmp_path):
     # the table is itself a valid input, giving the same targets
     again = inputs.read_targets([out])
     assert [t.key for t in again] == [r["key"] for r in rows]
-    proc = cli("prepare-targets", fasta, "--output", tmp_path / "t2.tsv", "--single-device-max-length", "500",
-               "--device-counts", "1,2", check=False)
-    assert proc.returncode == 2 and "record 'long'" in proc.stderr and "--allow-too-long" in proc.stderr
+
+
+def test_prepare_targets_errors(tmp_path, capsys):
+    # in-process: alphafold.cli.main is what `python -m alphafold` runs
+    fasta = _write(tmp_path, "in.fasta", ">short\nMKVLAAGIVG\n>long\n" + "MKV" * 600 + "\n")
+    code = cli_main(["prepare-targets", str(fasta), "--output", str(tmp_path / "t2.tsv"),
+                     "--single-device-max-length", "500", "--device-counts", "1,2"])
+    err = capsys.readouterr().err
+    assert code == 2 and "record 'long'" in err and "--allow-too-long" in err
     assert not (tmp_path / "t2.tsv").exists()
+    assert cli_main(["prepare-targets", str(fasta), "--output", str(tmp_path / "t2.tsv"), "--device-counts",
+                     "1,x"]) == 2
+    assert "--device-counts" in capsys.readouterr().err
     bad = _write(tmp_path, "bad.fasta", ">x\nMK1\n")
-    proc = cli("prepare-targets", bad, "--output", tmp_path / "t3.tsv", check=False)
-    assert proc.returncode == 2 and "Traceback" not in proc.stderr and "record 'x'" in proc.stderr
+    assert cli_main(["prepare-targets", str(bad), "--output", str(tmp_path / "t3.tsv")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "record 'x'" in err
+
+
+@pytest.mark.parametrize("sheet,message", [
+    ("name\tsequence\n", "lists no targets"),
+    ("a\n", "line 1: expected 'name<TAB>sequence-or-path'"),
+    ("a\tMKVL\nb\tsub.tsv\n", "cannot list another sample sheet"),
+])
+def test_invalid_sample_sheets(tmp_path, sheet, message):
+    (tmp_path / "sub.tsv").write_text("x\tMKV\n")
+    path = _write(tmp_path, "samples.tsv", sheet)
+    with pytest.raises(UserError, match=message):
+        inputs.read_targets([path])
+
+
+def test_gzipped_fasta_and_broken_targets_table(tmp_path):
+    import gzip
+
+    with gzip.open(tmp_path / "q.fasta.gz", "wt") as fh:
+        fh.write(f">ubi\n{UBI}\n")
+    (target,) = inputs.read_targets([tmp_path / "q.fasta.gz"])
+    assert target.sequence == UBI
+    table = _write(tmp_path, "targets.tsv", "\t".join(inputs.TARGETS_COLUMNS) + "\nabc\tx\n")
+    with pytest.raises(UserError, match="line 2: 2 columns"):
+        inputs.read_targets([table])
+
+
+def test_same_query_tolerates_tools_writing_x():
+    from alphafold.data.msa_pipeline import same_query
+
+    assert same_query("MKUV", "MKXV") and same_query("MKV", "MKV")
+    assert not same_query("MKV", "MKL")
