@@ -74,8 +74,12 @@ def test_jackhmmer_cap_and_iterations(uniprot20k):
     capped_result = capped.search("1PPG_E", seq)
     assert capped_result.num_hits == 9
     assert capped_result.parse().sequences == one.parse().sequences[:10]
-    three = msa_search.JackhmmerSearch(uniprot20k, "uniref90", msa_search.JackhmmerSettings(iterations=3))
-    assert three.search("1PPG_E", seq).num_hits >= one.num_hits
+    settings3 = msa_search.JackhmmerSettings(iterations=3)
+    three = msa_search.JackhmmerSearch(uniprot20k, "uniref90", settings3).search("1PPG_E", seq)
+    assert three.num_hits >= one.num_hits
+    # a database too large to hold in memory is streamed from disk each iteration: same alignment
+    streamed = msa_search.JackhmmerSearch(uniprot20k, "uniref90", settings3, preload_max_bytes=0)
+    assert streamed.search("1PPG_E", seq).parse().sequences == three.parse().sequences
 
 
 def test_database_identity_tracks_content(tmp_path):
