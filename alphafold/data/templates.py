@@ -78,6 +78,11 @@ class TemplateHit:
     sum_probs: float = 0.0
 
 
+def _is_protein_record(description: str) -> bool:
+    """pdb_seqres records say `mol:protein` or `mol:na`; records without a `mol:` tag count as protein."""
+    return "mol:protein" in description or "mol:" not in description
+
+
 def empty_template_features(num_res: int) -> dict[str, np.ndarray]:
     """Template features with no template: T = 0, trailing shapes as with templates."""
     return {
@@ -344,9 +349,12 @@ class TemplateSearcher:
                     block = fh.read_block()
             except (ValueError, OSError) as err:
                 raise UserError(str(self.pdb_seqres), f"not a readable FASTA file: {err}") from err
-            keep = [s for s in block if "mol:protein" in s.description or "mol:" not in s.description]
-            self._targets = easel.DigitalSequenceBlock(self._alphabet, keep)
-            log.info("template database %s: %d protein chains", self.pdb_seqres, len(keep))
+            # Nucleic-acid records stay in the searched set (they count in hmmsearch's E-values, as in
+            # AF2's search of the whole file); their hits are dropped afterwards.
+            self._targets = block
+            num_protein = sum(_is_protein_record(s.description) for s in block)
+            log.info("template database %s: %d records, %d protein chains", self.pdb_seqres, len(block),
+                     num_protein)
         return self._targets
 
     def _mmcif_path(self, pdb_id: str) -> Path | None:
@@ -371,7 +379,8 @@ class TemplateSearcher:
                                              incdomE=e, F1=0.1, F2=0.1, F3=0.1)))
         hits = []
         for hit in top_hits:
-            if not hit.included:
+            description = hit.description.decode() if isinstance(hit.description, bytes) else hit.description
+            if not hit.included or not _is_protein_record(description or ""):
                 continue
             name = hit.name.decode() if isinstance(hit.name, bytes) else hit.name
             for domain in hit.domains.included:

@@ -302,3 +302,21 @@ def test_hit_differing_from_the_mmcif_sequence_is_realigned(tmp_path, hbb_msa, e
                                       np.frombuffer(original["template_sequence"][0], "S1")[covered])
         np.testing.assert_array_equal(realigned["template_all_atom_positions"][0][covered],
                                       original["template_all_atom_positions"][0][covered])
+
+
+def test_nucleic_acid_records_are_searched_but_never_used(tmp_path, hbb_msa, searcher):
+    """pdb_seqres.txt also lists DNA/RNA chains (`mol:na`); like AF2 they stay in the searched set (so
+    they count in the E-values) and their hits are dropped. The two `mol:na` records below are format
+    examples, not PDB entries: an HBB gene fragment, and the HBB protein sequence mislabelled as NA so
+    that it does hit."""
+    fasta = tmp_path / "seqres.txt"
+    na = "GTGCACCTGACTCCTGAGGAGAAGTCTGCCGTTACTGCCCTGTGGGGCAAGGTGAACGTGGATGAAGTTGGTGGTGAGGCC"
+    fasta.write_text(SEQRES.read_text() + f">9xyz_B mol:na length:{len(na)}  HBB GENE FRAGMENT\n{na}\n"
+                     + f">9xyz_C mol:na length:{len(hbb_msa[0])}  MISLABELLED\n{hbb_msa[0]}\n")
+    features, hits = TemplateSearcher(fasta, MMCIF, "2020-01-01").search(hbb_msa[0], hbb_msa)
+    assert not any(h["name"].startswith("9xyz") for h in hits)
+    assert list(features["template_domain_names"]) == [b"2hhb_B", b"2hhb_A", b"2gtl_A", b"2gtl_C"]
+    # E-values scale with the number of records searched: 26 instead of 24.
+    _, alone = searcher.search(hbb_msa[0], hbb_msa)
+    assert hits[0]["name"] == alone[0]["name"] == "2hhb_B"
+    assert hits[0]["e_value"] / alone[0]["e_value"] == pytest.approx(26 / 24, rel=1e-4)
