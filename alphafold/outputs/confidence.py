@@ -79,6 +79,11 @@ def plddt_category(score: float) -> str:
     return "H"
 
 
+def _scalar(value) -> float:
+    """A scalar output as a float; accepts shape [] (the contract) and [1] (as some writers store it)."""
+    return float(np.asarray(value).reshape(-1)[0])
+
+
 def _breaks(outputs: Mapping[str, np.ndarray]) -> np.ndarray:
     return np.asarray(outputs.get("predicted_aligned_error/breaks", DEFAULT_PAE_BREAKS))
 
@@ -97,13 +102,13 @@ def model_confidence(outputs: Mapping[str, np.ndarray]) -> dict:
     result: dict = {"plddt": plddt, "mean_plddt": float(plddt.mean())}
     if "predicted_aligned_error" in outputs:
         result["pae"] = np.asarray(outputs["predicted_aligned_error"], dtype=np.float64)
-        result["max_pae"] = float(np.asarray(outputs.get("max_predicted_aligned_error", 31.75)))
+        result["max_pae"] = _scalar(outputs.get("max_predicted_aligned_error", 31.75))
     elif "predicted_aligned_error/logits" in outputs:
         result["pae"], result["max_pae"] = pae_from_logits(
             np.asarray(outputs["predicted_aligned_error/logits"]), _breaks(outputs)
         )
     if "ptm" in outputs:
-        result["ptm"] = float(np.asarray(outputs["ptm"]))
+        result["ptm"] = _scalar(outputs["ptm"])
     elif "predicted_aligned_error/logits" in outputs:
         result["ptm"] = ptm_from_logits(
             np.asarray(outputs["predicted_aligned_error/logits"]), _breaks(outputs)

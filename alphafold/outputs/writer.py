@@ -49,12 +49,14 @@ def prediction_metadata(outputs: Mapping[str, np.ndarray]) -> dict:
         "preset": _text(outputs["meta/preset"]) if "meta/preset" in outputs else None,
         "params_sha256": _text(outputs["meta/params_sha256"]) if "meta/params_sha256" in outputs else None,
         "num_recycles_run": (
-            int(np.asarray(outputs["meta/num_recycles_run"])) if "meta/num_recycles_run" in outputs else None
+            int(np.asarray(outputs["meta/num_recycles_run"]).reshape(-1)[0])
+            if "meta/num_recycles_run" in outputs
+            else None
         ),
-        "untrained": bool(np.asarray(outputs.get("meta/untrained", False))),
+        "untrained": bool(np.asarray(outputs.get("meta/untrained", False)).reshape(-1)[0]),
     }
     meta["timings"] = {
-        k[len("meta/timings/") :]: float(np.asarray(v))
+        k[len("meta/timings/") :]: float(np.asarray(v).reshape(-1)[0])
         for k, v in outputs.items()
         if k.startswith("meta/timings/")
     }

@@ -44,9 +44,9 @@ def test_confidences_match_deepmind(case):
         breaks = outputs.get("predicted_aligned_error/breaks", confidence.DEFAULT_PAE_BREAKS)
         pae, max_pae = confidence.pae_from_logits(outputs["predicted_aligned_error/logits"], breaks)
         np.testing.assert_allclose(pae, outputs["predicted_aligned_error"], atol=1e-3)
-        assert max_pae == pytest.approx(float(outputs["max_predicted_aligned_error"]))
+        assert max_pae == pytest.approx(np.asarray(outputs["max_predicted_aligned_error"]).item())
         assert confidence.ptm_from_logits(outputs["predicted_aligned_error/logits"], breaks) == pytest.approx(
-            float(outputs["ptm"]), abs=1e-4
+            np.asarray(outputs["ptm"]).item(), abs=1e-4
         )
 
 

@@ -53,8 +53,17 @@ def test_failed_relax_leaves_the_target_unfinished(cli, tmp_path):
     prediction["structure_module/final_atom_positions"] = positions - positions[:, 1:2] + positions[0, 1]
     save_npz_atomic(tmp_path / "collapsed.npz", prediction)
     out = tmp_path / "t"
-    proc = cli("write-outputs", "--prediction", tmp_path / "collapsed.npz", "--output-dir", out, "--relax",
-               "--relax-platform", "CPU", check=False)
+    proc = cli(
+        "write-outputs",
+        "--prediction",
+        tmp_path / "collapsed.npz",
+        "--output-dir",
+        out,
+        "--relax",
+        "--relax-platform",
+        "CPU",
+        check=False,
+    )
     assert proc.returncode == 2
     assert "Amber relax of model model_1 failed" in proc.stderr and "Traceback" not in proc.stderr
     assert (out / "unrelaxed_model_1.pdb").is_file()
