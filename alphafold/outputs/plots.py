@@ -65,13 +65,19 @@ def plot_pae(paes: Mapping[str, tuple[np.ndarray, float]], path: str | os.PathLi
     _save(fig, path)
 
 
-def msa_identity_rows(msa: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """[N, L] letter ids → ([N, L] identity to query where aligned else NaN, best first; [L] depth)."""
+def msa_identity_rows(msa: np.ndarray, max_rows: int = 4000) -> tuple[np.ndarray, np.ndarray]:
+    """[N, L] letter ids → ([n, L] identity to query where aligned else NaN, best first; [L] depth).
+
+    Depth counts every sequence; the rows drawn are at most ``max_rows``, evenly spaced in identity order,
+    so a deep MSA plots in bounded memory with the same picture.
+    """
     aligned = msa != GAP_ID
     identity = ((msa == msa[0]) & aligned).sum(1) / np.maximum(aligned.sum(1), 1)
-    rows = np.where(aligned, identity[:, None], np.nan)
     order = np.argsort(-identity, kind="stable")
-    return rows[order], aligned.sum(0)
+    if len(order) > max_rows:
+        order = order[np.linspace(0, len(order) - 1, max_rows).round().astype(int)]
+    rows = np.where(aligned[order], identity[order, None].astype(np.float32), np.float32(np.nan))
+    return rows, aligned.sum(0)
 
 
 def plot_msa_coverage(msa: np.ndarray, path: str | os.PathLike, title: str = "") -> None:
@@ -85,13 +91,13 @@ def plot_msa_coverage(msa: np.ndarray, path: str | os.PathLike, title: str = "")
         vmin=0,
         vmax=1,
         interpolation="nearest",
-        extent=(0.5, msa.shape[1] + 0.5, rows.shape[0], 0),
+        extent=(0.5, msa.shape[1] + 0.5, msa.shape[0], 0),
     )
     ax.plot(np.arange(1, msa.shape[1] + 1), depth, color="black", lw=1)
     ax.set(
         xlabel="residue",
         ylabel="sequences",
-        ylim=(0, rows.shape[0]),
+        ylim=(0, msa.shape[0]),
         title=title or f"MSA coverage ({msa.shape[0]} sequences)",
     )
     fig.colorbar(image, ax=ax, label="sequence identity to query")

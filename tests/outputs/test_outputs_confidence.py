@@ -103,3 +103,23 @@ def test_model_confidence_prefers_the_models_own_values():
     )
     assert computed["mean_plddt"] == pytest.approx(50.0) and 0 < computed["ptm"] < 1
     assert computed["pae"].shape == (2, 2)
+
+
+def test_msa_identity_rows_and_depth():
+    from alphafold.outputs.plots import GAP_ID, msa_identity_rows
+
+    query = np.array([0, 1, 2, 3, 4, 5])
+    msa = np.stack(
+        [
+            query,
+            np.array([0, 1, 2, 9, GAP_ID, GAP_ID]),  # 3 of 4 aligned identical
+            np.array([GAP_ID, 7, 7, 7, 7, 5]),  # 1 of 5
+        ]
+    )
+    rows, depth = msa_identity_rows(msa)
+    np.testing.assert_array_equal(depth, [2, 3, 3, 3, 2, 2])
+    np.testing.assert_allclose(rows[:, 0], [1.0, 0.75, np.nan])
+    np.testing.assert_allclose(rows[2, 1:], 0.2)
+    deep = np.repeat(msa, 5000, axis=0)
+    capped, deep_depth = msa_identity_rows(deep, max_rows=300)
+    assert capped.shape == (300, 6) and deep_depth[1] == 15000
