@@ -64,6 +64,27 @@ class InvariantPointAttention(nn.Module):
         # [N_res, H, P, 3]
         return p_global.view(n, self.num_heads, num_points, 3)
 
+    def _point_logits(self, q_pts: torch.Tensor, k_pts: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
+        """-gamma^h / 2 sum_p ||T_i q_p - T_j k_p||^2, [H, N_res, N_res], from global points [N_res, H, P, 3].
+
+        Computed as differences (not ||q||^2 + ||k||^2 - 2 q.k, whose float32 cancellation at coordinates
+        of tens of nm moves atoms by 0.02 Å), accumulated point by point so that only [H, N_res, N_res]
+        temporaries exist, never DeepMind's [H, N_res, N_res, P_qk] (benchmarks/structure_module.py).
+        """
+        # [H, N_res, P_qk, 3]
+        q_h, k_h = q_pts.transpose(0, 1), k_pts.transpose(0, 1)
+        d2_weighted = q_h.new_zeros(q_h.shape[0], q_h.shape[1], k_h.shape[1])
+        for p in range(q_h.shape[2]):
+            d2 = sum(torch.square(q_h[:, :, None, p, x] - k_h[:, None, :, p, x]) for x in range(3))
+            d2_weighted = d2_weighted + gamma[:, None, None] * d2
+        return -0.5 * d2_weighted
+
+    @staticmethod
+    def _attend_pair(a: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """o_i^h = sum_j a_ij^h z_ij, [N_res, H, c_z], as a matmul batched over i: [H, N] @ [N, c_z] per
+        query row reads z in place (an einsum "hij,ijc->ihc" may copy z, the largest tensor here)."""
+        return torch.matmul(a.transpose(0, 1), z)
+
     def forward(self, s: torch.Tensor, z: torch.Tensor, mask: torch.Tensor, frames: Rigid) -> torch.Tensor:
         """Args:
             s: [N_res, c_s] single representation.
@@ -88,24 +109,15 @@ class InvariantPointAttention(nn.Module):
         # [H, N_res, N_res]
         a_scalar = torch.matmul((self.scalar_weight * q).transpose(0, 1), k.permute(1, 2, 0))
         gamma = self.point_weight * F.softplus(self.trainable_point_weights)
-        # sum_p gamma^h ||T_i q_p - T_j k_p||^2 as differences (not ||q||^2 + ||k||^2 - 2 q.k, whose float32
-        # cancellation at coordinates of tens of nm moves atoms by 0.02 Å), accumulated point by point so
-        # that only [H, N_res, N_res] temporaries exist, never DeepMind's [H, N_res, N_res, P_qk].
-        # [H, N_res, P_qk, 3]
-        q_h, k_h = q_pts.transpose(0, 1), k_pts.transpose(0, 1)
-        d2_weighted = torch.zeros_like(a_scalar)
-        for p in range(self.num_point_qk):
-            d2 = sum(torch.square(q_h[:, :, None, p, x] - k_h[:, None, :, p, x]) for x in range(3))
-            d2_weighted = d2_weighted + gamma[:, None, None] * d2
-        a_point = -0.5 * d2_weighted
+        a_point = self._point_logits(q_pts, k_pts, gamma)
         b = self.pair_weight * self.attention_2d(z).permute(2, 0, 1)
         mask_2d = mask[:, None] * mask[None, :]
         a = a_scalar + a_point + b - 1e5 * (1.0 - mask_2d)
         a = torch.softmax(a, dim=-1)
 
         # Alg. 22 lines 8-10: attend to pair values, scalar values and global value points
-        # [N_res, H, c_z] -> [N_res, H * c_z]
-        o_pair = torch.einsum("hij,ijc->ihc", a, z).reshape(n, -1)
+        # [N_res, H * c_z]
+        o_pair = self._attend_pair(a, z).reshape(n, -1)
         # [H, N_res, C_v] -> [N_res, H * C_v]
         o_scalar = torch.matmul(a, v.transpose(0, 1)).transpose(0, 1).reshape(n, -1)
         # sum_j a_ij T_j v_j as one matmul over j: DeepMind sums a broadcast product to force float32 on
