@@ -61,9 +61,7 @@ def main() -> int:
         ours = msa_search.JackhmmerSearch(db, "db", settings, cpus=args.cpus)
         theirs = msa_search.JackhmmerBinarySearch(db, "db", settings, cpus=args.cpus)
         start = time.perf_counter()
-        from pyhmmer.easel import Alphabet
-
-        ours._targets(Alphabet.amino())
+        ours.preload()
         load_seconds = time.perf_counter() - start
 
         rows = []

@@ -150,7 +150,7 @@ def _msa_query(path: str, fmt: str, text: str) -> tuple[str, str]:
             raise UserError(path, "no records in A3M alignment")
         parsers.parse_a3m(text, path)  # validates that every row fits the query's columns
         return parsers.record_name(header), row.replace("-", "").replace(".", "")
-    rows = parsers._stockholm_rows(text, path)
+    rows = parsers.stockholm_rows(text, path)
     name, row = next(iter(rows.items()))
     parsers.parse_stockholm(text, path)
     return name, "".join(c for c in row if c not in "-.")

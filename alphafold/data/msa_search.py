@@ -185,6 +185,14 @@ class JackhmmerSearch:
     def cache_settings(self) -> dict:
         return {"tool": "jackhmmer", **dataclasses.asdict(self.settings)}
 
+    def preload(self) -> None:
+        """Read the database into memory now (if it is small enough to be kept), not at the first search."""
+        from pyhmmer.easel import Alphabet
+
+        targets = self._targets(Alphabet.amino())
+        if targets is not self._block:
+            targets.close()
+
     def _targets(self, alphabet):
         from pyhmmer.easel import SequenceFile
 

@@ -160,7 +160,7 @@ def parse_a3m(text: str, where: str | None = None) -> Msa:
     return Msa(tuple(sequences), tuple(deletions), tuple(descriptions))
 
 
-def _stockholm_rows(text: str, where: str | None) -> dict[str, str]:
+def stockholm_rows(text: str, where: str | None) -> dict[str, str]:
     """Sequence name -> concatenated alignment row, in order of first appearance (multi-block aware)."""
     rows: dict[str, str] = {}
     seen_header = False
@@ -201,7 +201,7 @@ def parse_stockholm(text: str, where: str | None = None, keep_descriptions: bool
     Descriptions are the row names (with jackhmmer's ``/start-end`` suffix), as AF2 records them; with
     ``keep_descriptions`` the ``#=GS name DE ...`` text is appended after a space.
     """
-    rows = _stockholm_rows(text, where)
+    rows = stockholm_rows(text, where)
     names = list(rows)
     query = rows[names[0]]
     keep = [i for i, ch in enumerate(query) if ch not in "-."]
@@ -262,7 +262,7 @@ def msa_to_a3m(msa: Msa) -> str:
 
 def stockholm_to_a3m(text: str, where: str | None = None) -> str:
     """Convert a Stockholm alignment (query first) to A3M, keeping insertions as lower case letters."""
-    rows = _stockholm_rows(text, where)
+    rows = stockholm_rows(text, where)
     descriptions = _stockholm_descriptions(text)
     query = next(iter(rows.values()))
     out = []
