@@ -13,6 +13,11 @@ import subprocess
 import numpy as np
 import pytest
 
+from alphafold.campaign.campaign import Campaign
+from alphafold.campaign.config import load_config_file
+from alphafold.campaign.ledger import Ledger
+from tests.campaign.conftest import EXAMPLE_FASTA
+from tests.conftest import ROOT
 from tests.workflow.conftest import kill_group, run_snakemake, squeue_all, start_snakemake, wait_for
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
@@ -25,11 +30,19 @@ def rule_jobs(env, rule):
 
 
 def test_slurm_campaign_with_a_cancelled_job_that_is_retried(testcluster, tmp_path):
+    """Two real proteins: targets table, random params, MSA search + features, each batch a SLURM job."""
     out = tmp_path / "campaign"
-    targets = [f"{out}/targets.tsv", f"{out}/params/params_model_1_ptm.npz"]
+    fasta = tmp_path / "two.fasta"
+    fasta.write_text("".join(">" + r for r in EXAMPLE_FASTA.read_text().split(">")[1:3]))
+    overrides = {"targets": str(fasta), "output_dir": str(out)}
+    config = load_config_file(ROOT / "config" / "config.yaml", overrides)
+    campaign = Campaign.from_config(config, validated=True)
+    features = [f"{out}/batches/features/{b}.json" for b in sorted(campaign.batches)]
+    targets = [f"{out}/targets.tsv", f"{out}/params/params_model_1_ptm.npz", *features]
+    args = (*FAST_STATUS, "--config", f"targets={fasta}", f"output_dir={out}", "--", *targets)
     before = {j["id"] for j in squeue_all(testcluster)}
-    proc = start_snakemake(*FAST_STATUS, "--config", f"output_dir={out}", "--", *targets,
-                           profile="slurm", timeout=400, env=testcluster, log=tmp_path / "snakemake.log")
+    proc = start_snakemake(*args, profile="slurm", timeout=600, env=testcluster,
+                           log=tmp_path / "snakemake.log")
     try:
         # Cancel the first job of the random-params rule as soon as SLURM lists it (pending or running):
         # the plugin reports it CANCELLED, Snakemake resubmits it (retries from the config).
@@ -38,7 +51,7 @@ def test_slurm_campaign_with_a_cancelled_job_that_is_retried(testcluster, tmp_pa
 
         first = wait_for(new_job, timeout=120, what="the random_params job in squeue")[0]
         subprocess.run(["scancel", first["id"]], env={**os.environ, **testcluster}, check=True)
-        rc = proc.wait(timeout=400)
+        rc = proc.wait(timeout=600)
     finally:
         if proc.poll() is None:
             kill_group(proc)
@@ -53,10 +66,21 @@ def test_slurm_campaign_with_a_cancelled_job_that_is_retried(testcluster, tmp_pa
     # The outputs are whole: the params load (no pickle) and are labelled untrained; 5 targets listed.
     with np.load(targets[1], allow_pickle=False) as params:
         assert len(params.files) > 100
-    assert len((out / "targets.tsv").read_text().splitlines()) == 6
+    assert len((out / "targets.tsv").read_text().splitlines()) == 3
+    # Each feature batch ran as a SLURM job with the memory and time the resource functions give it.
+    feature_jobs = [j for j in rule_jobs(testcluster, "features") if j["id"] not in before]
+    assert len(feature_jobs) == len(campaign.batches)
+    expected_mem = sorted(f"{campaign.resources('features', b)['mem_mb']}M" for b in campaign.batches)
+    assert sorted(j["mem"] for j in feature_jobs) == expected_mem
+    assert all(j["state"] == "COMPLETED" for j in feature_jobs)
+    ledger = Ledger.of(out)
+    for t in campaign.targets:
+        record = ledger.read_record("features", t.key)
+        assert record["slurm_job"] in {j["id"] for j in feature_jobs}  # provenance: which SLURM job
+        with np.load(record["outputs"]["processed"], allow_pickle=False) as f:
+            assert f["aatype"].shape[-1] == t.length
     # The documented rerun command does nothing more: no new SLURM job.
     submitted = {j["id"] for j in squeue_all(testcluster)}
-    again = run_snakemake(*FAST_STATUS, "--config", f"output_dir={out}", "--", *targets, profile="slurm",
-                          timeout=200, env=testcluster)
+    again = run_snakemake(*args, profile="slurm", timeout=200, env=testcluster)
     assert "Nothing to be done" in again.stdout + again.stderr
     assert {j["id"] for j in squeue_all(testcluster)} == submitted
