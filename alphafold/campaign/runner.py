@@ -81,6 +81,7 @@ class CommandResult:
     returncode: int
     seconds: float
     timed_out: bool = False
+    failure_type: str | None = None  # set when the exit status alone would misclassify the failure
 
 
 def run_logged(cmd: Sequence[str], log_path: Path, timeout: float | None = None) -> CommandResult:
@@ -176,7 +177,7 @@ def run_batch(job: BatchJob, work: TargetWork, manifest_path: Path) -> int:
                                  outputs=outputs, **job.provenance())
             log.info("    done in %.1f s", time.monotonic() - start)
         else:
-            ftype = classify_exit(failure.returncode, failure.timed_out)
+            ftype = failure.failure_type or classify_exit(failure.returncode, failure.timed_out)
             failures[key] = ftype
             job.ledger.event(key, job.stage, "failed", batch=job.batch, attempt=job.attempt,
                              failure_type=ftype, returncode=failure.returncode,

@@ -53,7 +53,7 @@ def features_work(job: BatchJob, member: dict) -> tuple[dict, CommandResult | No
     if result.returncode != 0:
         return {}, result
     if not paths["raw"].is_file():
-        return {}, CommandResult(1, result.seconds)
+        return {}, CommandResult(1, result.seconds, failure_type="missing_output")
     m = c["model"]
     process = alphafold_cmd("process-features", paths["raw"], "--preset", m["preset"], "--num-recycle",
                             m["num_recycle"], "--seed", m["seed"], "--out", paths["processed"])
@@ -142,8 +142,8 @@ def outputs_work(job: BatchJob, member: dict) -> tuple[dict, CommandResult | Non
     key = member["key"]
     prediction = job.ledger.read_record("predict", key)
     features = job.ledger.read_record("features", key)
-    if prediction is None or features is None:
-        return {}, CommandResult(1, 0.0)
+    if prediction is None or features is None:  # an earlier stage failed for this target
+        return {}, CommandResult(1, 0.0, failure_type="missing_input")
     target_dir = job.output_dir / "targets" / member["name"]
     cmd = alphafold_cmd("write-outputs", "--prediction", prediction["outputs"]["prediction"],
                         "--features", features["outputs"]["raw"], "--output-dir", target_dir,
@@ -154,5 +154,5 @@ def outputs_work(job: BatchJob, member: dict) -> tuple[dict, CommandResult | Non
     if result.returncode != 0:
         return {}, result
     if not (target_dir / "summary.json").is_file():
-        return {}, CommandResult(1, result.seconds)
+        return {}, CommandResult(1, result.seconds, failure_type="missing_output")
     return {"target_dir": str(target_dir)}, None

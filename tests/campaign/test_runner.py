@@ -13,7 +13,14 @@ from pathlib import Path
 import pytest
 
 from alphafold.campaign.ledger import Ledger
-from alphafold.campaign.runner import BatchJob, StageUnavailable, require_subcommands, run_batch, run_logged
+from alphafold.campaign.runner import (
+    BatchJob,
+    CommandResult,
+    StageUnavailable,
+    require_subcommands,
+    run_batch,
+    run_logged,
+)
 
 MEMBERS = [{"key": f"k{i}", "name": f"t{i}", "sequence": "MKV" * (i + 1), "a3m": None} for i in range(4)]
 
@@ -75,3 +82,31 @@ def test_bad_input_is_not_retried(tmp_path):
 def test_missing_stage_command_is_named():
     with pytest.raises(StageUnavailable, match="no `alphafold no-such-stage` command"):
         require_subcommands(["no-such-stage"])
+
+
+def test_missing_input_is_recorded_not_retried(tmp_path):
+    def needs_earlier_stage(job, member):
+        return {}, CommandResult(1, 0.0, failure_type="missing_input")
+
+    manifest = tmp_path / "m.json"
+    assert run_batch(make_job(tmp_path, 1, 3), needs_earlier_stage, manifest) == 0
+    assert set(json.loads(manifest.read_text())["failed"].values()) == {"missing_input"}
+
+
+def test_batch_at_once_records_each_target(tmp_path):
+    from alphafold.campaign.runner import Outcome, run_batch_at_once
+
+    seen: list = []
+
+    def serve(job, pending):
+        seen.append([m["key"] for m in pending])
+        return {"k0": Outcome({"prediction": "p0"}, None, 2.0),
+                "k1": Outcome({}, CommandResult(1, 1.0), 0.0, "refused")}  # k2, k3: no outcome at all
+
+    manifest = tmp_path / "m.json"
+    assert run_batch_at_once(make_job(tmp_path, 1, 2), serve, manifest) == 1  # k2, k3 retryable
+    assert run_batch_at_once(make_job(tmp_path, 2, 2), serve, manifest) == 0
+    assert seen == [["k0", "k1", "k2", "k3"], ["k1", "k2", "k3"]]  # k0 done: not served again
+    m = json.loads(manifest.read_text())
+    assert m["done"] == ["k0"]
+    assert m["failed"] == {"k1": "refused", "k2": "missing_output", "k3": "missing_output"}
