@@ -22,10 +22,13 @@ export no_proxy=127.0.0.1,localhost,::1 NO_PROXY=127.0.0.1,localhost,::1
 
 SMK=(snakemake --workflow-profile cluster/profiles/local --config "output_dir=$OUT")
 targets=()
-if ! alphafold predict-batch --help >/dev/null 2>&1; then
-  # Honest partial run: the prediction stage's command is not in this checkout yet.
-  echo "[example] NOTE: 'alphafold predict-batch' is not available in this checkout: running the campaign"
-  echo "[example]       up to the feature stage only (targets, MSA search, features)."
+if ! alphafold predict-batch --help >/dev/null 2>&1 || ! python -c "import alphafold.model.predictor" 2>/dev/null
+then
+  # Honest partial run: the prediction stage (predict-batch and the model's Predictor) is not in this
+  # checkout yet.
+  echo "[example] NOTE: prediction (alphafold predict-batch with alphafold.model.predictor) is not available"
+  echo "[example]       in this checkout: running the campaign up to the feature stage only (targets, MSA"
+  echo "[example]       search, features)."
   mapfile -t targets < <(python - "$OUT" <<'PY'
 import sys
 from alphafold.campaign.campaign import Campaign
