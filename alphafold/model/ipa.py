@@ -43,13 +43,15 @@ class InvariantPointAttention(nn.Module):
         c_out = h * (c.c_z + c.num_scalar_v + 4 * c.num_point_v)
         self.output_projection = Linear(c_out, c.c_s, init="zeros")
 
-        # Variance weights (Suppl. 1.8.2): with q, k ~ N(0, 1) iid, each scalar product q.k has variance 1
-        # (N_qk scalar terms), each point term 1/2 ||q - k||^2 has variance 9/2 (N_qk_points terms). Giving
-        # the scalar, point and pair-bias terms equal shares 1/3 of unit logit variance:
-        #   w_C = sqrt(1 / (3 * N_qk)) on the scalar term (the paper's 1/sqrt(c) folded with w_L),
-        #   point weight sqrt(1 / (3 * 9/2 * N_qk_points)) = sqrt(2 / (9 N_qk_points)) / sqrt(3),
-        #   w_L = sqrt(1/3) on the pair bias.
-        # DeepMind folds w_L into each term separately rather than multiplying the sum; same thing.
+        # Variance weights (Suppl. 1.8.2, Alg. 22 line 7): with q, k ~ N(0, 1) iid,
+        #   scalar term: Var(q.k) = N_qk over the channels, so 1/sqrt(N_qk) gives unit variance;
+        #   point term: 1/2 ||q - k||^2 = 1/2 ||q||^2 - q.k + 1/2 ||k||^2; DeepMind counts, per point,
+        #     Var(1/2 ||q||^2 - q.k) = 1/4 Var(chi^2_3) + Var(q.k) = 6/4 + 3 = 9/2, so
+        #     w_C = sqrt(2 / (9 N_qk_points)) gives unit variance over the points;
+        #   pair bias: unit variance already.
+        # w_L = sqrt(1/3) then shares unit logit variance equally among the three terms. DeepMind folds
+        # w_L into each term instead of multiplying the sum: w_L / sqrt(N_qk), w_L w_C (times the per-head
+        # softplus(gamma^h)) and w_L.
         self.scalar_weight = math.sqrt(1.0 / (3 * max(c.num_scalar_qk, 1)))
         self.point_weight = math.sqrt(1.0 / (3 * max(c.num_point_qk, 1) * 9.0 / 2))
         self.pair_weight = math.sqrt(1.0 / 3)
@@ -105,7 +107,7 @@ class InvariantPointAttention(nn.Module):
         kv_pts = self._points(self.kv_point_local, s, self.num_point_qk + self.num_point_v, frames)
         k_pts, v_pts = kv_pts.split([self.num_point_qk, self.num_point_v], dim=-2)
 
-        # Alg. 22 line 7: a_ij^h = w_L (w_C q.k + b_ij - gamma^h w_C/2 sum_p ||T_i q_p - T_j k_p||^2)
+        # Alg. 22 line 7: a_ij^h = w_L (q.k / sqrt(c) + b_ij - gamma^h w_C / 2 sum_p ||T_i q_p - T_j k_p||^2)
         # [H, N_res, N_res]
         a_scalar = torch.matmul((self.scalar_weight * q).transpose(0, 1), k.permute(1, 2, 0))
         gamma = self.point_weight * F.softplus(self.trainable_point_weights)
