@@ -13,6 +13,43 @@ from alphafold.campaign.resources import StageResources, batch_resources
 from alphafold.data.inputs import Target, TierPolicy, read_targets
 from alphafold.errors import UserError
 
+SHEET_SUFFIXES = (".tsv", ".csv", ".tab")
+
+
+def read_targets_cached(path: str | Path, output_dir: Path) -> list[Target]:
+    """:func:`alphafold.data.inputs.read_targets`, cached per input file content.
+
+    Every job of a campaign parses the Snakefile again (on SLURM each batch job does), so reading and
+    validating 20,000 sequences would be repeated hundreds of times. A FASTA/A3M/Stockholm file's targets
+    are cached as JSON under ``<output_dir>/.cache/``, keyed by the file's bytes and the reader's source
+    (a changed validation rule invalidates the cache). Directories and sample sheets, whose targets depend
+    on other files, are always read afresh.
+    """
+    import hashlib
+    import json
+
+    from alphafold.data import inputs
+    from alphafold.io_utils import write_text_atomic
+
+    p = Path(path)
+    if not p.is_file() or p.suffix in SHEET_SUFFIXES or inputs.is_targets_table(p):
+        return read_targets([path])
+    digest = hashlib.sha256(str(p.resolve()).encode())
+    digest.update(p.read_bytes())
+    digest.update(Path(inputs.__file__).read_bytes())
+    cache = output_dir / ".cache" / f"targets-{digest.hexdigest()[:20]}.json"
+    try:
+        rows = json.loads(cache.read_text())
+        return [Target(r["key"], r["name"], tuple(r["aliases"]), r["sequence"], r["source"], r["msa"])
+                for r in rows]
+    except (FileNotFoundError, json.JSONDecodeError, KeyError, TypeError):
+        pass
+    targets = read_targets([path])
+    rows = [{"key": t.key, "name": t.name, "aliases": list(t.aliases), "sequence": t.sequence,
+             "source": t.source, "msa": t.msa} for t in targets]
+    write_text_atomic(cache, json.dumps(rows))
+    return targets
+
 
 @dataclass
 class Campaign:
@@ -26,7 +63,7 @@ class Campaign:
     @classmethod
     def from_config(cls, config: Mapping, validated: bool = False) -> Campaign:
         config = dict(config) if validated else validate_config(config)
-        targets = read_targets([config["targets"]])
+        targets = read_targets_cached(config["targets"], Path(config["output_dir"]))
         limit = config.get("max_length")
         for t in targets:
             if limit is not None and t.length > limit:

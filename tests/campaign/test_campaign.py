@@ -55,3 +55,22 @@ def test_stage_settings_change_with_database(tmp_path):
     db.write_text(">x\nMKVW\n")
     b = Campaign.from_config(cfg).stage_settings("predict")
     assert a != b  # a new database invalidates features, hence predictions
+
+
+def test_targets_are_cached_by_file_content(tmp_path, monkeypatch):
+    from alphafold.campaign import campaign as campaign_module
+
+    f = tmp_path / "in.fasta"
+    f.write_text(">a\nMKVLA\n>b\nMKVLA\n")
+    cfg = {"targets": str(f), "output_dir": str(tmp_path / "o")}
+    first = Campaign.from_config(cfg).targets
+    assert len(list((tmp_path / "o" / ".cache").glob("targets-*.json"))) == 1
+
+    def no_reading(paths):
+        raise AssertionError("read again although the input did not change")
+
+    monkeypatch.setattr(campaign_module, "read_targets", no_reading)
+    assert Campaign.from_config(cfg).targets == first
+    f.write_text(">a\nMKVLA\n>c\nGGSGW\n")  # changed input: read afresh
+    with pytest.raises(AssertionError, match="read again"):
+        Campaign.from_config(cfg)
