@@ -20,6 +20,8 @@ import os
 import re
 from collections.abc import Iterator, Sequence
 
+import numpy as np
+
 from alphafold.errors import UserError
 
 _LOWER = frozenset("abcdefghijklmnopqrstuvwxyz")
@@ -204,31 +206,33 @@ def parse_stockholm(text: str, where: str | None = None, keep_descriptions: bool
     rows = stockholm_rows(text, where)
     names = list(rows)
     query = rows[names[0]]
-    keep = [i for i, ch in enumerate(query) if ch not in "-."]
-    if not keep:
-        raise UserError(where, "the query (first row) has no residues", record=names[0])
-    extra = _stockholm_descriptions(text) if keep_descriptions else {}
-    sequences: list[str] = []
-    deletions: list[tuple[int, ...]] = []
-    descriptions: list[str] = []
     for name in names:
-        row = rows[name]
-        if len(row) != len(query):
-            raise UserError(where, f"row has {len(row)} columns but the query has {len(query)}", record=name)
-        counts: list[int] = []
-        pending = 0
-        for ch, q in zip(row, query):
-            is_gap = ch in "-."
-            if q in "-.":
-                if not is_gap:
-                    pending += 1
-            else:
-                counts.append(pending)
-                pending = 0
-        sequences.append("".join(row[i] for i in keep).upper().replace(".", "-"))
-        deletions.append(tuple(counts))
-        descriptions.append(f"{name} {extra[name]}".rstrip() if name in extra else name)
-    return Msa(tuple(sequences), tuple(deletions), tuple(descriptions))
+        if len(rows[name]) != len(query):
+            raise UserError(where, f"row has {len(rows[name])} columns but the query has {len(query)}",
+                            record=name)
+    extra = _stockholm_descriptions(text) if keep_descriptions else {}
+    descriptions = tuple(f"{n} {extra[n]}".rstrip() if n in extra else n for n in names)
+    try:
+        # [N * W] bytes -> [N, W]; one byte per column (alignment letters are ASCII)
+        grid = np.frombuffer("".join(rows.values()).encode("ascii"), dtype=np.uint8).reshape(len(names), -1)
+    except UnicodeEncodeError:
+        raise UserError(where, "alignment rows contain non-ASCII characters") from None
+    gap = (grid == ord("-")) | (grid == ord("."))
+    match_columns = np.flatnonzero(~gap[0])
+    if not len(match_columns):
+        raise UserError(where, "the query (first row) has no residues", record=names[0])
+    # residues a row has in the query's gap (insert) columns, counted up to each query column
+    inserted = np.cumsum(~gap & gap[0][None, :], axis=1)
+    # [N, L] residues inserted since the previous query column
+    deletions = np.diff(inserted[:, match_columns], axis=1, prepend=0)
+    aligned = grid[:, match_columns].copy()
+    lower = (aligned >= ord("a")) & (aligned <= ord("z"))
+    aligned[lower] -= 32
+    aligned[aligned == ord(".")] = ord("-")
+    width = len(match_columns)
+    flat = aligned.tobytes().decode("ascii")
+    sequences = tuple(flat[i * width:(i + 1) * width] for i in range(len(names)))
+    return Msa(sequences, tuple(map(tuple, deletions.tolist())), descriptions)
 
 
 def truncate_stockholm(text: str, max_rows: int) -> str:
