@@ -1,0 +1,128 @@
+"""`alphafold run-features`: run the network on a processed-feature .npz and write its outputs (.npz).
+
+The parity surface of the project: the same params file and processed features as DeepMind's JAX model,
+outputs under DeepMind's names (docs/contracts.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+import zipfile
+from pathlib import Path
+
+from alphafold.errors import UserError
+from alphafold.io_utils import load_npz, save_npz_atomic
+from alphafold.model.options import RuntimeOptions
+from alphafold.model.predictor import Predictor
+
+log = logging.getLogger(__name__)
+
+
+def _chunk_size(text: str) -> int | str | None:
+    if text == "auto":
+        return "auto"
+    if text == "none":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive integer, 'auto' or 'none', got {text!r}"
+        ) from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"chunk size must be >= 1, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "run-features",
+        help="run the model on processed features (.npz, AF2 v2.3 layout) with a DeepMind params file",
+    )
+    parser.add_argument("--params", required=True, type=Path, help="params_model_*.npz (DeepMind layout)")
+    parser.add_argument(
+        "--features", required=True, type=Path, help="processed features .npz with a leading recycle axis"
+    )
+    parser.add_argument("--output", required=True, type=Path, help="output .npz (written atomically)")
+    parser.add_argument(
+        "--num-recycle",
+        type=_non_negative_int,
+        default=None,
+        help="recycles after the first pass (default: the features' recycle axis - 1)",
+    )
+    parser.add_argument(
+        "--preset", default=None, help="e.g. model_1_ptm (default: from the params file name)"
+    )
+    parser.add_argument(
+        "--chunk-size",
+        type=_chunk_size,
+        default="auto",
+        help="rows per chunk: an integer, 'auto' (from free memory) or 'none' (default auto)",
+    )
+    parser.add_argument(
+        "--recycle-tolerance",
+        type=_non_negative_float,
+        default=0.0,
+        help="stop early when the CA RMS movement falls below this (Å); 0 never stops early",
+    )
+    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda:0")
+    parser.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32")
+    parser.set_defaults(func=run)
+
+
+def _read_features(path: Path) -> dict:
+    if not path.is_file():
+        raise UserError(str(path), "features file not found")
+    try:
+        return load_npz(path)
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
+        raise UserError(str(path), f"not a readable .npz features file ({err})") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    options = RuntimeOptions(
+        chunk_size=args.chunk_size,
+        num_recycle=args.num_recycle,
+        recycle_tolerance=args.recycle_tolerance,
+        dtype=args.dtype,
+        device=args.device,
+    )
+    features = _read_features(args.features)
+    if "aatype" not in features or features["aatype"].ndim != 2:
+        raise UserError(str(args.features), "needs 'aatype' [num_recycle+1, N_res] (processed features)")
+    start = time.perf_counter()
+    predictor = Predictor.from_params_file(args.params, preset=args.preset, options=options)
+    log.info(
+        "loaded %s (preset %s) in %.1f s", args.params, predictor.preset.name, time.perf_counter() - start
+    )
+    outputs = predictor.predict(features, num_recycle=args.num_recycle, where=str(args.features))
+    save_npz_atomic(args.output, outputs)
+    log.info(
+        "wrote %s (%d recycles run, %d residues)",
+        args.output,
+        int(outputs["meta/num_recycles_run"]),
+        outputs["aatype"].shape[0],
+    )
+    return 0
