@@ -95,9 +95,12 @@ class Case:
             self.dir / "params.npz", preset=self.meta["preset"], options=RuntimeOptions(chunk_size=chunk_size)
         )
         self.features = load_npz(self.dir / "features.npz")
-        self.recycles = sorted(int(p.stem.split("_r")[1]) for p in self.dir.glob("outputs_r*.npz"))
-        if not self.recycles:
-            pytest.fail(f"{self.dir} has no outputs_r*.npz")
+        recycles = sorted(int(p.stem.split("_r")[1]) for p in self.dir.glob("outputs_r*.npz"))
+        if len(recycles) < 2:
+            pytest.fail(f"{self.dir} needs outputs_r0.npz and outputs_r1.npz")
+        # the first pass (zero recycling inputs) and one recycle from saved inputs: later recycles exercise
+        # the same code on other inputs and cost CI time
+        self.recycles = recycles[:2]
         self._cache: dict[int, tuple[dict, dict]] = {}
 
     def run(self, r: int) -> tuple[dict, dict]:
