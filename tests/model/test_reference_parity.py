@@ -157,9 +157,11 @@ def _compare(case: Case, keys) -> list[str]:
             if key not in ours:
                 failures.append(f"r{r} {key}: not in our outputs")
                 continue
-            assert ours[key].shape == ref[key].shape, (
-                f"r{r} {key}: shape {ours[key].shape} vs {ref[key].shape}"
-            )
+            if ours[key].shape != ref[key].shape:
+                # the harness stores the scalar max_predicted_aligned_error as [1]; the contract says []
+                if not (ours[key].size == ref[key].size == 1):
+                    failures.append(f"r{r} {key}: shape {ours[key].shape} vs {ref[key].shape}")
+                    continue
             if key in COORD_KEYS:
                 err = float(np.abs(ours[key] - ref[key]).max())
                 if err > COORD_TOL_A:
