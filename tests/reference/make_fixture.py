@@ -230,6 +230,9 @@ def rename_outputs(flat: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
             # The PAE head's own outputs, kept before the confidence metrics replaced the dict (trap 3).
             out["predicted_aligned_error/" + k.split("/", 1)[1]] = v
             continue
+        if k in ("ptm", "max_predicted_aligned_error"):
+            # ColabFold returns these as [1]; DeepMind (and the output contract) as scalars.
+            v = v.reshape(())
         out[k] = v
     return out
 

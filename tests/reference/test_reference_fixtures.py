@@ -173,6 +173,9 @@ def test_outputs_and_recycle_chain(reference_case, name):
         assert out["masked_msa/logits"].shape == (case.meta["num_msa_clusters"], length, 23)
         if ptm:
             assert out["predicted_aligned_error/logits"].shape == (length, length, 64)
+            assert out["predicted_aligned_error"].shape == (length, length)
+            assert out["ptm"].shape == out["max_predicted_aligned_error"].shape == ()
+            assert 0 < out["ptm"] < 1
         # Recycle r's inputs are recycle r-1's outputs (zeros at r = 0): the harness's own loop.
         if prev is None:
             for key in ("prev/pos", "prev/msa_first_row", "prev/pair"):
