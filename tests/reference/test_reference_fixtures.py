@@ -194,6 +194,7 @@ def _sha256(path: Path) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_harness_regenerates_bit_for_bit(reference_case, tmp_path):
     """Regenerate reduced_notemplate from its seed in the reference venv; every file must be identical."""
     case = reference_case("reduced_notemplate")
