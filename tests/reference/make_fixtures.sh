@@ -22,12 +22,13 @@ OUT="$(cd "$OUT" && pwd)"
 # The harness runs in a neutral directory without PYTHONPATH: DeepMind's package is also named alphafold.
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
-refpy() { (cd "$tmp" && env -u PYTHONPATH "$REFVENV/bin/python" "$@"); }
+# JAX_PLATFORMS=cpu: no probing for TPU/GPU backends (CPU results are the reference).
+refpy() { (cd "$tmp" && env -u PYTHONPATH JAX_PLATFORMS=cpu "$REFVENV/bin/python" "$@"); }
 
 for case in "${CASES[@]}"; do
   inputs="$(refpy "$HERE/make_fixture.py" --list-inputs "$case")"
   key="$( { cat "$HERE/make_fixture.py" "$HERE/refcommon.py" "$REFVENV/.reference-venv-pins";
-            for f in $inputs; do cat "$HERE/inputs/$f"; done; echo "seed=$SEED"; } | sha256sum | cut -c1-32)"
+            for f in $inputs; do cat "$HERE/inputs/$f"; done; echo "case=$case seed=$SEED"; } | sha256sum | cut -c1-32)"
   if [ -f "$OUT/$case/meta.json" ] && [ -f "$OUT/$case.cachekey" ] && [ "$(cat "$OUT/$case.cachekey")" = "$key" ]; then
     echo "[reference] $case: up to date in $OUT/$case (key $key)"
     continue

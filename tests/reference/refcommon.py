@@ -292,7 +292,8 @@ def save_npz_deterministic(path, arrays: Mapping[str, np.ndarray]) -> None:
             if arr.dtype == object:
                 raise TypeError(f"{path}: {key} has dtype object; store strings as numpy 'S' arrays")
             buf = io.BytesIO()
-            np.lib.format.write_array(buf, np.ascontiguousarray(arr), allow_pickle=False)
+            # np.asarray(order="C") keeps 0-d arrays 0-d (np.ascontiguousarray would make them [1]).
+            np.lib.format.write_array(buf, np.asarray(arr, order="C"), allow_pickle=False)
             info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
             info.external_attr = 0o644 << 16
             zf.writestr(info, buf.getvalue())

@@ -202,7 +202,7 @@ def test_harness_regenerates_bit_for_bit(reference_case, tmp_path):
     python = venv / "bin" / "python"
     if not python.is_file():
         pytest.fail(f"reference venv {venv} missing: run `bash tests/reference/setup_venv.sh`")
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"JAX_PLATFORMS": "cpu"}
     out = tmp_path / "out"
     work = tmp_path / "cwd"  # outside the repository: DeepMind's package is also named alphafold
     work.mkdir()
