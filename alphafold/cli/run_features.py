@@ -46,6 +46,13 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _positive_int(text: str) -> int:
+    value = _non_negative_int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def _non_negative_float(text: str) -> float:
     try:
         value = float(text)
@@ -88,6 +95,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="stop early when the CA RMS movement falls below this (Å); 0 never stops early",
     )
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda:0")
+    parser.add_argument(
+        "--tp",
+        type=_positive_int,
+        default=1,
+        help="ranks sharing the pair representation (tensor parallel; gloo on CPU, NCCL on cuda)",
+    )
     parser.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32")
     parser.set_defaults(func=run)
 
@@ -112,6 +125,14 @@ def run(args: argparse.Namespace) -> int:
     features = _read_features(args.features)
     if "aatype" not in features or features["aatype"].ndim != 2:
         raise UserError(str(args.features), "needs 'aatype' [num_recycle+1, N_res] (processed features)")
+    if args.tp > 1:
+        from alphafold.parallel.run import run_sharded
+
+        done = run_sharded(args.params, args.features, args.output, args.tp, options, args.preset,
+                           args.num_recycle)
+        log.info("wrote %s (%d recycles run, %d residues, %d ranks)", args.output, done["num_recycles_run"],
+                 done["num_res"], args.tp)
+        return 0
     start = time.perf_counter()
     predictor = Predictor.from_params_file(args.params, preset=args.preset, options=options)
     log.info(

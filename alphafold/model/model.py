@@ -63,7 +63,14 @@ class AlphaFold(nn.Module):
         Returns the model outputs under DeepMind's names, with ``representations/*`` and the next ``prev``
         under ``prev/*`` (float32).
         """
-        representations = self.evoformer({**batch, **prev}, chunk_size)
+        return self.finish(batch, self.evoformer({**batch, **prev}, chunk_size))
+
+    def finish(
+        self, batch: Mapping[str, torch.Tensor], representations: dict[str, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
+        """Alg. 2 lines 19-22 from the trunk's ``representations`` (``msa``, ``msa_first_row``, ``pair``,
+        ``single``): structure module, heads, and the next ``prev/*``. Split from :meth:`forward` so that a
+        trunk run elsewhere (e.g. sharded, :mod:`alphafold.parallel`) finishes with the same code."""
         seq_mask = batch["seq_mask"].to(representations["single"].dtype)
         sm = self.structure_module(
             representations["single"], representations["pair"], batch["aatype"], seq_mask

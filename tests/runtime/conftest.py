@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import shutil
+import sys
 import tempfile
+from pathlib import Path
 
 import psutil
 import pytest
+
+# The synthetic processed features are shared with tests/parallel.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "parallel"))
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,75 @@
+"""Whole predictions (random model_1_ptm weights, 2 Evoformer blocks, templates, 1 recycle) with the pair
+representation sharded over P = 1 and 3 ranks equal the single-device Predictor's.
+
+Tolerance: float32, every float output within 1e-5 x its max magnitude (coordinates, logits, pLDDT, PAE,
+representations), integer and metadata outputs identical. (P = 2 is checked through a Ray gang in
+tests/runtime/test_ray_predict.py.)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from synthetic_features import synthetic_features
+
+from alphafold.io_utils import load_npz, save_npz_atomic
+from alphafold.model.options import RuntimeOptions
+from alphafold.model.predictor import Predictor
+from alphafold.parallel.group import ShardGroup
+from alphafold.parallel.launch import spawn
+from alphafold.parallel.predictor import ShardedPredictor
+from alphafold.params.random_params import random_params
+
+pytestmark = pytest.mark.distributed
+
+N_RES = 17
+RTOL = 1e-5
+OPTIONS = RuntimeOptions(chunk_size=None)
+
+
+def assert_outputs_match(got: dict, ref: dict, what: str) -> None:
+    assert set(got) == set(ref), what
+    for key, value in ref.items():
+        if np.issubdtype(value.dtype, np.floating):
+            scale = float(np.abs(value).max()) or 1.0
+            err = float(np.abs(got[key] - value).max())
+            assert err <= RTOL * scale, f"{what} {key}: error {err:.3g} > {RTOL} x {scale:.3g}"
+        else:
+            np.testing.assert_array_equal(got[key], value, err_msg=f"{what} {key}")
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("sharded_predictor")
+    params = d / "params_model_1_ptm.npz"
+    save_npz_atomic(params, random_params("model_1_ptm", 2, 1, 1, seed=3))
+    features = synthetic_features(N_RES, seed=5)
+    return params, features
+
+
+def _rank(group: ShardGroup, params: str, features: dict) -> dict:
+    # the sharded code path even at P = 1 (its collectives are no-ops there)
+    return ShardedPredictor.from_params_file(params, group, options=OPTIONS).predict(features)
+
+
+@pytest.mark.parametrize("world_size", [1, 3])
+def test_sharded_prediction_equals_single_device(files, world_size):
+    params, features = files
+    ref = Predictor.from_params_file(params, options=OPTIONS).predict(features)
+    results = spawn(_rank, world_size, str(params), features, timeout_s=600)
+    assert all(r == {} for r in results[1:]), "only rank 0 returns outputs"
+    assert_outputs_match(results[0], ref, f"P={world_size}")
+    assert int(results[0]["meta/num_recycles_run"]) == 1
+
+
+def test_run_features_tp_two_writes_the_single_device_outputs(files, tmp_path, cli):
+    params, features = files
+    path = tmp_path / "features.npz"
+    save_npz_atomic(path, features)
+    out = tmp_path / "out.npz"
+    proc = cli("run-features", "--params", params, "--features", path, "--output", out, "--tp", "2",
+               "--num-recycle", "0", "--chunk-size", "none", timeout=900)
+    assert "2 ranks" in proc.stderr
+    ref = Predictor.from_params_file(params, options=OPTIONS).predict(features, num_recycle=0)
+    assert_outputs_match(load_npz(out), ref, "run-features --tp 2")
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "no temporary files left"
