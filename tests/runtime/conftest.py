@@ -21,6 +21,8 @@ def ray_session():
 
     # Actors unpickle the test model by value: they cannot import the tests directory.
     ray.cloudpickle.register_pickle_by_value(ray_models)
+    # Children from before (e.g. multiprocessing's resource tracker of earlier spawn tests) are not Ray's.
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
     temp = tempfile.mkdtemp(prefix="afray", dir="/tmp")  # short: Ray's socket paths have a length limit
     ray.init(num_cpus=2, include_dashboard=False, _temp_dir=temp, logging_level="WARNING",
              log_to_driver=False)
@@ -29,7 +31,7 @@ def ray_session():
     finally:
         ray.shutdown()
         shutil.rmtree(temp, ignore_errors=True)
-        children = psutil.Process().children(recursive=True)
+        children = [p for p in psutil.Process().children(recursive=True) if p.pid not in before]
         _, alive = psutil.wait_procs(children, timeout=30)
         alive = [p for p in alive if _running(p)]
         assert not alive, f"processes left behind by Ray: {[(p.pid, p.name()) for p in alive]}"
