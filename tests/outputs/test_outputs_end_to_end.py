@@ -1,5 +1,5 @@
 """End to end through the real CLIs: process-features → params random → run-features → write-outputs →
-score against the real 1UBI → report. Random weights, so the model is labelled untrained and scores low."""
+score against the real 1UBI → relax → report. Random weights: the model is labelled untrained, scores low."""
 
 from __future__ import annotations
 
@@ -112,6 +112,21 @@ def test_run_features_outputs_become_files_scores_and_a_page(cli, tmp_path):
     score = json.loads(cli("score", target / "ranked_0.pdb", FILES / "1ubi.pdb", "--json").stdout)
     assert score["num_aligned"] == 76
     assert score["tm_score"] < 0.3, "random weights do not fold ubiquitin"
+
+    # Amber relax runs on the model too; random weights give stretched chains, so the outer loop frees the
+    # violating residues, and only the energy and the violation count are asserted
+    cli(
+        "relax",
+        target / "ranked_0.pdb",
+        "--output",
+        tmp_path / "relaxed.pdb",
+        "--metrics",
+        tmp_path / "m.json",
+    )
+    metrics = json.loads((tmp_path / "m.json").read_text())
+    assert metrics["final_energy"] < metrics["initial_energy"]
+    assert metrics["num_residue_violations"] == 0 or metrics["iterations"] == 3
+    assert read_structure(tmp_path / "relaxed.pdb").num_res == 76
 
     page = tmp_path / "campaign" / "index.html"
     cli("report", tmp_path / "campaign", "--output", page)
