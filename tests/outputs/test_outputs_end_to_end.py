@@ -47,7 +47,7 @@ def test_run_features_outputs_become_files_scores_and_a_page(cli, tmp_path):
         "--preset",
         "model_1_ptm",
         "--num-recycle",
-        "1",
+        "0",
         "--max-msa-clusters",
         "5",
         "--max-extra-msa",
