@@ -81,7 +81,10 @@ class Predictor:
             if device.type == "cuda" and not torch.cuda.is_bf16_supported():
                 raise UserError(options.device, "this GPU does not support bfloat16; use float32")
             dtype = torch.bfloat16
-        model = model.to(device=device, dtype=dtype).eval()
+        model = model.to(device=device).eval()
+        # bf16 for the trunk only: the structure module and heads stay float32, as DeepMind casts the
+        # Evoformer's outputs before them
+        model.evoformer.to(dtype=dtype)
         untrained = is_untrained(meta)
         if untrained:
             log.warning("%s holds untrained (random) parameters: outputs are not predictions", path)
