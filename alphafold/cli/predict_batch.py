@@ -93,6 +93,14 @@ def _chunk_size(text: str):
     return value
 
 
+def cpus_per_rank(requested: float, num_cpus: int | None, largest_gang: int) -> float:
+    """CPUs each rank reserves: as requested, but never so many that the largest gang cannot be placed on
+    a local Ray of ``num_cpus`` CPUs (a gang waiting for CPUs that do not exist only times out)."""
+    if num_cpus is None:
+        return requested
+    return min(requested, num_cpus / max(largest_gang, 1))
+
+
 def run(args: argparse.Namespace) -> int:
     from alphafold.model.options import RuntimeOptions
     from alphafold.parallel.cost import TargetShape
@@ -129,7 +137,9 @@ def run(args: argparse.Namespace) -> int:
 
     reports = {}
     if todo:
-        gang_options = GangOptions(cpus_per_rank=args.cpus_per_rank, gpus_per_rank=args.gpus_per_rank,
+        local_cpus = None if args.ray_address else args.num_cpus
+        cpus = cpus_per_rank(args.cpus_per_rank, local_cpus, args.tp or args.max_tp)
+        gang_options = GangOptions(cpus_per_rank=cpus, gpus_per_rank=args.gpus_per_rank,
                                    timeout_s=args.timeout, parallel=ParallelConfig(device=device))
         reports = _with_ray(args, lambda: Driver(factory, route, gang_options, args.max_attempts,
                                                  args.num_actors).run(todo))

@@ -50,3 +50,12 @@ def test_predict_batch_reports_bad_input_in_one_line(tmp_path, cli):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "holds 0 params_*.npz files" in proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_ranks_never_reserve_more_cpus_than_a_local_ray_has_for_the_largest_gang():
+    from alphafold.cli.predict_batch import cpus_per_rank
+
+    assert cpus_per_rank(1.0, None, 4) == 1.0  # an existing cluster: as requested
+    assert cpus_per_rank(1.0, 2, 2) == 1.0
+    assert cpus_per_rank(1.0, 1, 2) == 0.5  # 2-device batch on a 1-CPU job: both ranks fit
+    assert cpus_per_rank(2.0, 8, 3) == 2.0
