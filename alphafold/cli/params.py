@@ -1,4 +1,8 @@
-"""`alphafold params`: inspect DeepMind params files, or write random ones in the same layout."""
+"""`alphafold params`: inspect DeepMind params files, or write random ones in the same layout.
+
+Implementation modules are imported inside the command functions: every `alphafold` invocation builds
+every subcommand's parser, and none should pay for torch unless it runs the model.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,7 @@ import argparse
 import logging
 from pathlib import Path
 
-import numpy as np
-
-from alphafold.io_utils import save_npz_atomic
-from alphafold.params.loader import is_untrained, read_params
-from alphafold.params.presets import PRESETS, config_for_params, get_preset, preset_from_filename
-from alphafold.params.random_params import random_params
+from alphafold.params.presets import PRESETS
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +38,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _random(args: argparse.Namespace) -> int:
+    from alphafold.io_utils import save_npz_atomic
+    from alphafold.params.random_params import random_params
+
     params = random_params(
         args.preset, args.evoformer_blocks, args.extra_msa_blocks, args.template_blocks, args.seed
     )
@@ -50,6 +52,11 @@ def _random(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from alphafold.params.loader import is_untrained, read_params
+    from alphafold.params.presets import config_for_params, get_preset, preset_from_filename
+
     params, meta = read_params(args.file)
     preset = get_preset(args.preset) if args.preset else preset_from_filename(args.file)
     config = config_for_params(preset, params, where=str(args.file))
