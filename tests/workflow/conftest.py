@@ -93,7 +93,7 @@ def testcluster(tmp_path_factory):
 def squeue_all(env: dict) -> list[dict]:
     """Every job the test cluster still lists (MinJobAge keeps finished ones): id, state, name, comment,
     memory request, time limit."""
-    out = subprocess.run(["squeue", "-h", "-t", "all", "-o", "%i|%T|%j|%k|%m|%l"], capture_output=True,
+    out = subprocess.run(["squeue", "-h", "-t", "all", "-o", "%i|%T|%j|%k|%m|%l|%P|%b"], capture_output=True,
                          text=True, env={**os.environ, **env}, timeout=30, check=True).stdout
-    fields = ("id", "state", "name", "comment", "mem", "time_limit")
+    fields = ("id", "state", "name", "comment", "mem", "time_limit", "partition", "tres")
     return [dict(zip(fields, line.split("|"))) for line in out.splitlines()]

@@ -7,7 +7,9 @@ after 2 s instead of 20 (the test cluster answers at once).
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 
 import numpy as np
@@ -84,3 +86,28 @@ def test_slurm_campaign_with_a_cancelled_job_that_is_retried(testcluster, tmp_pa
     again = run_snakemake(*args, profile="slurm", timeout=200, env=testcluster)
     assert "Nothing to be done" in again.stdout + again.stderr
     assert {j["id"] for j in squeue_all(testcluster)} == submitted
+
+
+def test_slurm_whole_campaign_one_protein(testcluster, tmp_path):
+    """Every stage as SLURM jobs: features on the cpu partition, prediction (a local Ray inside the job)
+    on the gpu partition with one (fake) GPU asked for by the profile, outputs, summary and campaign page."""
+    out = tmp_path / "campaign"
+    fasta = tmp_path / "one.fasta"
+    fasta.write_text(">" + EXAMPLE_FASTA.read_text().split(">")[2])
+    before = {j["id"] for j in squeue_all(testcluster)}
+    run_snakemake(*FAST_STATUS, "--config", f"targets={fasta}", f"output_dir={out}", profile="slurm",
+                  timeout=900, env=testcluster)
+    summary = json.loads((out / "summary" / "campaign.json").read_text())
+    assert summary["counts"] == {stage: {"done": 1} for stage in ("features", "predict", "outputs")}
+    jobs = {j["comment"].split("_wildcards")[0]: j for j in squeue_all(testcluster) if j["id"] not in before}
+    assert jobs["rule_predict"]["partition"] == "gpu" and jobs["rule_features"]["partition"] == "cpu"
+
+    def job_text(job):
+        return subprocess.run(["scontrol", "show", "job", job["id"]], capture_output=True, text=True,
+                              env={**os.environ, **testcluster}, check=True, timeout=30).stdout
+
+    assert re.search(r"gres[/:]gpu[:=]1\b", job_text(jobs["rule_predict"]))
+    assert not re.search(r"gres[/:]gpu", job_text(jobs["rule_features"]))
+    assert all(j["state"] == "COMPLETED" for j in jobs.values())
+    (target_dir,) = (out / "targets").iterdir()
+    assert (target_dir / "ranked_0.pdb").is_file() and (out / "index.html").is_file()
