@@ -164,6 +164,10 @@ class TemplateEmbedding(nn.Module):
         """
         template_mask = batch["template_mask"].to(z.dtype)
         num_templates = template_mask.shape[0]
+        if num_templates == 0:
+            # a template preset run without templates (e.g. --max-templates 0): no update, as when all
+            # templates are masked out
+            return torch.zeros_like(z)
         n = z.shape[0]
         t = torch.stack(
             [

@@ -139,6 +139,21 @@ def test_chunking_is_invisible(files, predictor):
         assert np.abs(chunked[key] - full[key]).max() <= 1e-4 * scale, key
 
 
+def test_no_templates_equals_all_templates_masked(files, predictor):
+    """A template preset accepts features with zero templates: the same as templates all masked out."""
+    _, _, features_path = files
+    features = load_npz(features_path)
+    masked = dict(features, template_mask=np.zeros_like(features["template_mask"]),
+                  template_all_atom_masks=np.zeros_like(features["template_all_atom_masks"]))
+    none = {k: (v[:, :0] if k.startswith("template_") else v) for k, v in features.items()}
+    out_masked = predictor.predict(masked, num_recycle=0)
+    out_none = predictor.predict(none, num_recycle=0)
+    keys = ("representations/pair", "representations/msa_first_row", "structure_module/final_atom_positions")
+    for key in keys:
+        scale = np.abs(out_masked[key]).max()
+        assert np.abs(out_none[key] - out_masked[key]).max() <= 1e-5 * scale, key
+
+
 def test_recycle_tolerance_stops_early(files, predictor):
     _, _, features_path = files
     out = predictor.with_options(recycle_tolerance=1e6).predict(load_npz(features_path))
