@@ -15,7 +15,6 @@ from pathlib import Path
 from alphafold.errors import UserError
 from alphafold.io_utils import load_npz, save_npz_atomic
 from alphafold.model.options import RuntimeOptions
-from alphafold.model.predictor import Predictor
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +133,9 @@ def run(args: argparse.Namespace) -> int:
                  done["num_res"], args.tp)
         return 0
     start = time.perf_counter()
+    # imported here: building the CLI's parsers must not pay for torch
+    from alphafold.model.predictor import Predictor
+
     predictor = Predictor.from_params_file(args.params, preset=args.preset, options=options)
     log.info(
         "loaded %s (preset %s) in %.1f s", args.params, predictor.preset.name, time.perf_counter() - start
