@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -153,11 +154,15 @@ class Predictor:
             moved = "" if r.ca_movement is None else f", CA movement {r.ca_movement:.3f} Å"
             log.info("recycle %d/%d done in %.1f s%s", r.index, r.num_recycle, r.seconds, moved)
 
+        start = time.perf_counter()
         with torch.inference_mode():
             out, ran = recycle(
                 self.model, tensors, num_recycle, chunk_size, self.options.recycle_tolerance, report
             )
-        return self._outputs(out, {k: v[0] for k, v in tensors.items()}, ran)
+        result = self._outputs(out, {k: v[0] for k, v in tensors.items()}, ran)
+        # wall time of the network (all passes), read by the outputs' scores JSON
+        result["meta/timings/predict"] = np.asarray(time.perf_counter() - start, dtype=np.float64)
+        return result
 
     def run_recycle(
         self, features: Mapping[str, np.ndarray], recycle_index: int, prev: Mapping[str, np.ndarray]

@@ -115,6 +115,7 @@ def test_cli_writes_contract_outputs(files, cli):
         "representations/single": (N_RES, 384),
         "representations/structure_module": (N_RES, 384),
         "meta/num_recycles_run": (),
+        "meta/timings/predict": (),
         "aatype": (N_RES,),
         "residue_index": (N_RES,),
     }
@@ -123,6 +124,7 @@ def test_cli_writes_contract_outputs(files, cli):
         if res[key].dtype.kind == "f":
             assert np.isfinite(res[key]).all(), key
     assert int(res["meta/num_recycles_run"]) == 1
+    assert float(res["meta/timings/predict"]) > 0
     assert res["meta/preset"].item() == b"model_1_ptm"
     assert bool(res["meta/untrained"])
     assert len(res["meta/params_sha256"].item()) == 64
