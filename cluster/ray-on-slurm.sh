@@ -63,10 +63,13 @@ ADDRESS="$HEAD_IP:$PORT"
 pids=()
 cleanup() {
   echo "[ray-on-slurm] stopping Ray on ${#NODES[@]} node(s)"
-  for node in "${NODES[@]}"; do
-    timeout -s KILL 60 srun --nodes=1 --ntasks=1 -w "$node" --overlap "$RAY" stop --force >/dev/null 2>&1 || true
-  done
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  # Only this job's Ray: every process it started carries its temp/session dir $TMP on its command line.
+  # `ray stop` is not used: it stops every Ray on the node (another job's, a user's, a test session's).
+  for node in "${NODES[@]}"; do
+    timeout -s KILL 60 srun --nodes=1 --ntasks=1 -w "$node" --overlap \
+      pkill -KILL -f -- "${TMP}(/|[[:space:]]|\$)" >/dev/null 2>&1 || true
+  done
   wait 2>/dev/null || true
   rm -rf "$TMP"
 }
