@@ -71,6 +71,7 @@ class ShardedPredictor:
         prev_pair_rows = torch.zeros(r1 - r0, n, c.c_z, device=device)
         out: dict[str, torch.Tensor] = {}
         ran = 0
+        begin = time.perf_counter()
         with torch.inference_mode():
             for r in range(num_recycle + 1):
                 start = time.perf_counter()
@@ -101,4 +102,7 @@ class ShardedPredictor:
                     break
         if group.rank != 0:
             return {}
-        return p._outputs(out, first, ran)
+        result = p._outputs(out, first, ran)
+        # wall time of the network (all passes), as the single-device Predictor records it
+        result["meta/timings/predict"] = np.asarray(time.perf_counter() - begin, dtype=np.float64)
+        return result

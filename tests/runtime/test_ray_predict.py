@@ -52,6 +52,8 @@ def test_gang_of_two_predicts_like_a_single_actor(ray_session, batch_dir, tmp_pa
     ref, got = load_npz(tmp_path / "single.npz"), load_npz(tmp_path / "gang.npz")
     assert set(got) == set(ref) and "representations/pair" in got
     for key, value in ref.items():
+        if key.startswith("meta/timings/"):
+            continue  # wall times, not results
         if np.issubdtype(value.dtype, np.floating):
             scale = float(np.abs(value).max()) or 1.0
             assert float(np.abs(got[key] - value).max()) <= RTOL * scale, key
