@@ -118,16 +118,17 @@ def clean_sequence(sequence: str, where: str | None, record: str) -> str:
         seq = seq[:-1]
     if not seq:
         raise UserError(where, "sequence is empty", record=record)
-    bad = sorted({c for c in seq if c not in ALLOWED})
+    letters = set(seq)
+    bad = sorted(letters - ALLOWED)
     if bad:
         pos = next(i for i, c in enumerate(seq) if c not in ALLOWED) + 1
         shown = ", ".join(repr(c) for c in bad[:5])
         raise UserError(where, f"sequence has characters that are not amino-acid letters ({shown}; first "
                                f"at position {pos})", record=record)
-    if len(seq) >= 10 and set(seq) <= NUCLEOTIDES:
+    if len(seq) >= 10 and letters <= NUCLEOTIDES:
         raise UserError(where, "sequence looks like DNA/RNA (only A, C, G, T, U, N): expected a protein",
                         record=record)
-    odd = sorted(set(seq) & AMBIGUOUS)
+    odd = sorted(letters & AMBIGUOUS)
     if odd:
         logger.warning("%s: record %r: letters %s are treated as unknown (X), as AlphaFold2 does",
                        where, record, ",".join(odd))
