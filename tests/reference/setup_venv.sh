@@ -25,7 +25,9 @@ PINS=(
 NODEPS=("colabfold-kernels==0.9.0")
 
 stamp="$REFVENV/.reference-venv-pins"
-want="$(printf '%s\n' "${PINS[@]}" "${NODEPS[@]}" | sha256sum | cut -c1-16)"
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+LOCK="$HERE/constraints.txt"   # every transitive version, exact
+want="$( { printf '%s\n' "${PINS[@]}" "${NODEPS[@]}"; cat "$LOCK"; } | sha256sum | cut -c1-16)"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   echo "[reference-venv] $REFVENV is up to date"
 else
@@ -34,8 +36,8 @@ else
     "$PY" -m venv "$REFVENV"
   fi
   echo "[reference-venv] installing the pinned reference set into $REFVENV"
-  "$REFVENV/bin/python" -m pip install --quiet --disable-pip-version-check "${PINS[@]}"
-  "$REFVENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps "${NODEPS[@]}"
+  "$REFVENV/bin/python" -m pip install --quiet --disable-pip-version-check -c "$LOCK" "${PINS[@]}"
+  "$REFVENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -c "$LOCK" "${NODEPS[@]}"
   echo "$want" > "$stamp"
 fi
 # Import check from a neutral directory, without PYTHONPATH: our own `alphafold` must not shadow theirs.
