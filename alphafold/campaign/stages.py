@@ -10,6 +10,8 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
+
 from alphafold.campaign.runner import BatchJob, CommandResult, Outcome, alphafold_cmd, run_logged
 from alphafold.io_utils import write_text_atomic
 
@@ -126,14 +128,29 @@ def predict_work(job: BatchJob, pending: list[dict]) -> dict[str, Outcome]:
         key = member["key"]
         entry = report.get(key, {})
         out = paths["out"] / f"{key}.npz"
-        if entry.get("status") in ("done", "skipped") and out.is_file():
-            outcomes[key] = Outcome({"prediction": str(out), "tp": entry.get("tp")}, None,
+        if entry.get("status") == "done" and out.is_file():
+            outcomes[key] = Outcome({"prediction": str(out), "tp": entry.get("tp"),
+                                     "attempts": entry.get("attempts"), "pids": entry.get("pids")}, None,
                                     float(entry.get("seconds") or 0.0))
+        elif entry.get("status") == "skipped" and out.is_file():
+            # Predicted by an earlier, interrupted run of this job (its ledger record was never written):
+            # kept as it is, with the wall time it took then.
+            outcomes[key] = Outcome({"prediction": str(out), "tp": entry.get("tp"), "reused": True}, None,
+                                    recorded_predict_seconds(out))
         else:
             status = entry.get("status")
             outcomes[key] = Outcome({}, CommandResult(result.returncode or 1, result.seconds), 0.0,
                                     "refused" if status == "refused" else None)
     return outcomes
+
+
+def recorded_predict_seconds(prediction: Path) -> float:
+    """The network's wall time a prediction output records (``meta/timings/predict``), 0.0 if none."""
+    try:
+        with np.load(prediction, allow_pickle=False) as f:
+            return float(f["meta/timings/predict"]) if "meta/timings/predict" in f.files else 0.0
+    except (OSError, ValueError):
+        return 0.0
 
 
 def outputs_work(job: BatchJob, member: dict) -> tuple[dict, CommandResult | None]:

@@ -18,6 +18,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -146,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
     summary = {name: {"status": "skipped", "output": str(out_dir / f"{name}.npz")} for name in skipped}
     for name, report in reports.items():
         summary[name] = {"status": report.status, "tp": report.tp, "attempts": report.attempts,
-                         "seconds": round(report.seconds, 3), "error": report.error,
+                         "seconds": round(report.seconds, 3), "error": report.error, "pids": report.pids,
                          "output": str(out_dir / f"{name}.npz")}
     out_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out_dir / "predict_batch.json", json.dumps(summary, indent=2, sort_keys=True) + "\n")
@@ -159,6 +160,47 @@ def run(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+# A local Ray's temporary directory: /tmp/afray<pid of this command>_<random>. Short, because Ray's socket
+# paths are length-limited; named by the pid, so a later run can tell one whose command was killed (kill -9,
+# a cancelled SLURM job: nothing removed it) from one still in use.
+RAY_TEMP_PREFIX = "afray"
+_RAY_TEMP_NAME = re.compile(rf"{RAY_TEMP_PREFIX}(\d+)_[A-Za-z0-9_]+")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
+def remove_stale_ray_temp_dirs(root: str | os.PathLike = "/tmp") -> list[Path]:
+    """Remove the local-Ray temporary directories (ours, under ``root``) whose predict-batch process is
+    gone: what an interrupted run leaves behind. Returns the removed directories."""
+    removed = []
+    for path in Path(root).glob(f"{RAY_TEMP_PREFIX}*_*"):
+        match = _RAY_TEMP_NAME.fullmatch(path.name)
+        try:
+            if not match or not path.is_dir() or path.stat().st_uid != os.getuid():
+                continue
+        except FileNotFoundError:
+            continue
+        if _pid_alive(int(match.group(1))):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        log.info("removed %s, left by an interrupted local Ray", path)
+        removed.append(path)
+    return removed
+
+
+def local_ray_temp_dir(root: str | os.PathLike = "/tmp") -> str:
+    remove_stale_ray_temp_dirs(root)
+    return tempfile.mkdtemp(prefix=f"{RAY_TEMP_PREFIX}{os.getpid()}_", dir=root)
+
+
 def _with_ray(args: argparse.Namespace, work):
     import ray
 
@@ -168,7 +210,8 @@ def _with_ray(args: argparse.Namespace, work):
     else:
         for key, value in LOCAL_RAY_ENV.items():
             os.environ.setdefault(key, value)
-        temp = tempfile.mkdtemp(prefix="afray", dir="/tmp")  # short: Ray's socket paths are length-limited
+        temp = local_ray_temp_dir()
+        log.info("local Ray (%s CPUs), temporary directory %s", args.num_cpus or "all", temp)
         ray.init(num_cpus=args.num_cpus, include_dashboard=False, _temp_dir=temp, logging_level="WARNING")
     try:
         return work()

@@ -108,8 +108,10 @@ class Driver:
                 while idle and queue:
                     gang, target = idle.pop(), queue.popleft()
                     reports[target.name].attempts += 1
-                    log.info("%s (%d residues) -> gang of %d, attempt %d", target.name, target.n_res, p,
-                             reports[target.name].attempts)
+                    # The worker pids: which processes serve which target (an operator or a test can
+                    # find the one to blame, or to kill).
+                    log.info("%s (%d residues) -> gang of %d (pids %s), attempt %d", target.name,
+                             target.n_res, p, gang.pids, reports[target.name].attempts)
                     jobs.append(_Job(gang, target, gang.serve(target.name, target.features_path,
                                                               target.output_path), [], time.monotonic()))
                 if not jobs:

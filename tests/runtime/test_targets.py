@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -59,3 +62,29 @@ def test_ranks_never_reserve_more_cpus_than_a_local_ray_has_for_the_largest_gang
     assert cpus_per_rank(1.0, 2, 2) == 1.0
     assert cpus_per_rank(1.0, 1, 2) == 0.5  # 2-device batch on a 1-CPU job: both ranks fit
     assert cpus_per_rank(2.0, 8, 3) == 2.0
+
+
+def test_only_local_ray_temp_dirs_of_ended_commands_are_removed(tmp_path):
+    """A predict-batch killed with -9 leaves its local Ray's /tmp/afray<pid>_* behind; the next run removes
+    such directories, and only those: a live command's, a foreign name's and a plain file stay."""
+    import subprocess
+    import sys
+
+    from alphafold.cli.predict_batch import local_ray_temp_dir, remove_stale_ray_temp_dirs
+
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                           text=True, check=True)
+    dead = tmp_path / f"afray{int(ended.stdout)}_k3x9q"
+    (dead / "session_latest" / "logs").mkdir(parents=True)
+    (dead / "session_latest" / "logs" / "raylet.out").write_text("log")
+    live = tmp_path / f"afray{os.getpid()}_a8b7c6"
+    live.mkdir()
+    foreign = tmp_path / "afrayq1w2e3r4"  # the old naming (no pid): not ours to judge
+    foreign.mkdir()
+    plain = tmp_path / "afray12_file"
+    plain.write_text("")
+    assert remove_stale_ray_temp_dirs(tmp_path) == [dead]
+    assert not dead.exists() and live.is_dir() and foreign.is_dir() and plain.is_file()
+    made = Path(local_ray_temp_dir(tmp_path))
+    assert made.is_dir() and made.name.startswith(f"afray{os.getpid()}_")
+    assert remove_stale_ray_temp_dirs(tmp_path) == []

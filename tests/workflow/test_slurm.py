@@ -20,7 +20,23 @@ from alphafold.campaign.config import load_config_file
 from alphafold.campaign.ledger import Ledger
 from tests.campaign.conftest import EXAMPLE_FASTA
 from tests.conftest import ROOT
-from tests.workflow.conftest import kill_group, run_snakemake, squeue_all, start_snakemake, wait_for
+from tests.workflow.conftest import (
+    TINY_LENGTHS,
+    changed,
+    check_finished_campaign,
+    finished_artifacts,
+    kill_group,
+    kill_marked,
+    no_marked_process_left,
+    predict_outputs,
+    process_mark,
+    run_snakemake,
+    squeue_all,
+    start_snakemake,
+    starts,
+    tiny_campaign,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -111,3 +127,47 @@ def test_slurm_whole_campaign_one_protein(testcluster, tmp_path):
     assert all(j["state"] == "COMPLETED" for j in jobs.values())
     (target_dir,) = (out / "targets").iterdir()
     assert (target_dir / "ranked_0.pdb").is_file() and (out / "index.html").is_file()
+
+
+def test_slurm_cancelled_prediction_without_retries_then_rerun(testcluster, tmp_path, shared_params):
+    """No retries: the batch's prediction job is cancelled (``scancel``) while it runs, one target predicted
+    and the next in progress. Snakemake reports the failure and stops; the documented rerun command (the
+    same command: Snakemake ended by itself, nothing to unlock) finishes the campaign, predicting only the
+    targets that were not finished, and every output loads whole."""
+    out, args = tiny_campaign(tmp_path, params_dir=shared_params, retries=0)
+    mark = process_mark()  # inherited by the SLURM jobs (the profile's sbatch exports the environment)
+    env = {**testcluster, **mark}
+    before = {j["id"] for j in squeue_all(testcluster)}
+    log = tmp_path / "snakemake.log"
+    proc = start_snakemake(*FAST_STATUS, *args, profile="slurm", timeout=900, env=env, log=log)
+    try:
+        wait_for(lambda: predict_outputs(out) or proc.poll() is not None, timeout=600, interval=0.1,
+                 what="the first predicted target")
+        (job,) = [j for j in rule_jobs(testcluster, "predict") if j["id"] not in before]
+        subprocess.run(["scancel", job["id"]], env={**os.environ, **testcluster}, check=True, timeout=30)
+        rc = proc.wait(timeout=600)
+        # SLURM ended every process of the cancelled job, its local Ray included.
+        no_marked_process_left(mark, timeout=60)
+    finally:
+        if proc.poll() is None:
+            kill_group(proc)
+        kill_marked(mark)
+    text = log.read_text()
+    assert rc != 0 and "predict" in text, text[-3000:]
+    states = {j["id"]: j["state"] for j in squeue_all(testcluster)}
+    assert states[job["id"]] == "CANCELLED", states
+    finished = set(predict_outputs(out))
+    assert 1 <= len(finished) < len(TINY_LENGTHS), finished
+    assert not (out / "summary" / "campaign.json").exists()
+    snapshot = finished_artifacts(out)
+
+    submitted = {j["id"] for j in squeue_all(testcluster)}
+    run_snakemake(*FAST_STATUS, *args, profile="slurm", timeout=900, env=env)
+    check_finished_campaign(out)
+    assert not changed(snapshot, out), "a finished target was recomputed"
+    assert all(n == 1 for n in starts(out, "features").values())  # features were not run again
+    report = json.loads(next((out / "predict" / "outputs").glob("*/predict_batch.json")).read_text())
+    assert {k for k, r in report.items() if r["status"] == "skipped"} == finished, report
+    rerun = {j["comment"].split("_wildcards")[0]: j["state"] for j in squeue_all(testcluster)
+             if j["id"] not in submitted}
+    assert rerun == {f"rule_{rule}": "COMPLETED" for rule in ("predict", "outputs", "summary")}, rerun
