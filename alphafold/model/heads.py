@@ -67,8 +67,12 @@ class DistogramHead(nn.Module):
         """z [N_res, N_res, c_z] -> (logits [N_res, N_res, num_bins], bin edges [num_bins - 1] in Å)."""
         half = self.half_logits(z)
         logits = half + half.transpose(0, 1)
-        edges = torch.linspace(self.first_break, self.last_break, self.num_bins - 1, device=z.device)
-        return logits, edges.to(z.dtype)
+        return logits, self.bin_edges(z)
+
+    def bin_edges(self, like: torch.Tensor) -> torch.Tensor:
+        """[num_bins - 1] bin edges in Å, on the device and in the dtype of ``like``."""
+        edges = torch.linspace(self.first_break, self.last_break, self.num_bins - 1, device=like.device)
+        return edges.to(like.dtype)
 
 
 class MaskedMsaHead(nn.Module):
@@ -108,8 +112,12 @@ class PredictedAlignedErrorHead(nn.Module):
 
     def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """z [N_res, N_res, c_z] -> (logits [N_res, N_res, num_bins], breaks [num_bins - 1] in Å)."""
-        breaks = torch.linspace(0.0, self.max_error_bin, self.num_bins - 1, device=z.device)
-        return self.logits(z), breaks.to(z.dtype)
+        return self.logits(z), self.breaks(z)
+
+    def breaks(self, like: torch.Tensor) -> torch.Tensor:
+        """[num_bins - 1] error bin breaks in Å, on the device and in the dtype of ``like``."""
+        breaks = torch.linspace(0.0, self.max_error_bin, self.num_bins - 1, device=like.device)
+        return breaks.to(like.dtype)
 
 
 def _error_bin_centres(breaks: torch.Tensor) -> torch.Tensor:
@@ -166,30 +174,49 @@ def make_heads(config: HeadsConfig, c_s: int = 384, c_z: int = 128, c_m: int = 2
     return heads
 
 
+# Logits of the heads that read the pair or MSA representation; a caller that computed them elsewhere
+# (e.g. on shards, :mod:`alphafold.parallel.heads`) passes them to :func:`apply_heads` instead.
+LARGE_LOGITS = ("distogram/logits", "masked_msa/logits", "predicted_aligned_error/logits")
+
+
 def apply_heads(
-    root: nn.Module, representations: Mapping[str, torch.Tensor], seq_mask: torch.Tensor
+    root: nn.Module, representations: Mapping[str, torch.Tensor], seq_mask: torch.Tensor,
+    logits: Mapping[str, torch.Tensor] | None = None,
 ) -> dict[str, torch.Tensor]:
     """Run every head registered on ``root`` (see :func:`make_heads`); returns model-output names.
 
-    Runs in float32 whatever the trunk's dtype (inputs cast, autocast off), as DeepMind does.
+    ``logits`` may hold any of :data:`LARGE_LOGITS`, already computed: those heads are not run, and
+    ``representations`` then needs no ``pair`` (or ``msa``). Everything derived from them (bin edges, PAE,
+    pTM) is computed here either way. Runs in float32 whatever the trunk's dtype (inputs cast, autocast
+    off), as DeepMind does.
     """
     with torch.autocast(device_type=seq_mask.device.type, enabled=False):
-        return _apply_heads(root, {k: v.float() for k, v in representations.items()}, seq_mask.float())
+        return _apply_heads(root, {k: v.float() for k, v in representations.items()}, seq_mask.float(),
+                            {k: v.float() for k, v in (logits or {}).items()})
 
 
 def _apply_heads(
-    root: nn.Module, representations: Mapping[str, torch.Tensor], seq_mask: torch.Tensor
+    root: nn.Module, representations: Mapping[str, torch.Tensor], seq_mask: torch.Tensor,
+    given: Mapping[str, torch.Tensor],
 ) -> dict[str, torch.Tensor]:
-    z, s = representations["pair"], representations["single"]
+    s = representations["single"]
     out: dict[str, torch.Tensor] = {}
-    out["distogram/logits"], out["distogram/bin_edges"] = root.distogram_head(z)
+    if "distogram/logits" in given:
+        out["distogram/logits"] = given["distogram/logits"]
+        out["distogram/bin_edges"] = root.distogram_head.bin_edges(s)
+    else:
+        out["distogram/logits"], out["distogram/bin_edges"] = root.distogram_head(representations["pair"])
     out["experimentally_resolved/logits"] = root.experimentally_resolved_head(s)
-    out["masked_msa/logits"] = root.masked_msa_head(representations["msa"])
+    out["masked_msa/logits"] = (given["masked_msa/logits"] if "masked_msa/logits" in given
+                                else root.masked_msa_head(representations["msa"]))
     out["predicted_lddt/logits"] = root.predicted_lddt_head(representations["structure_module"])
     out["plddt"] = compute_plddt(out["predicted_lddt/logits"])
     pae_head = getattr(root, "predicted_aligned_error_head", None)
     if pae_head is not None:
-        logits, breaks = pae_head(z)
+        if "predicted_aligned_error/logits" in given:
+            logits, breaks = given["predicted_aligned_error/logits"], pae_head.breaks(s)
+        else:
+            logits, breaks = pae_head(representations["pair"])
         out["predicted_aligned_error/logits"] = logits
         out["predicted_aligned_error"], out["max_predicted_aligned_error"] = compute_predicted_aligned_error(
             logits, breaks

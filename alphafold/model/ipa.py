@@ -87,48 +87,55 @@ class InvariantPointAttention(nn.Module):
         query row reads z in place (an einsum "hij,ijc->ihc" may copy z, the largest tensor here)."""
         return torch.matmul(a.transpose(0, 1), z)
 
-    def forward(self, s: torch.Tensor, z: torch.Tensor, mask: torch.Tensor, frames: Rigid) -> torch.Tensor:
+    def forward(self, s: torch.Tensor, z: torch.Tensor, mask: torch.Tensor, frames: Rigid,
+                query_start: int = 0) -> torch.Tensor:
         """Args:
             s: [N_res, c_s] single representation.
-            z: [N_res, N_res, c_z] pair representation (already layer-normed).
+            z: [Q, N_res, c_z] pair representation (already layer-normed), rows ``query_start`` to
+              ``query_start + Q`` (all N_res rows by default). Each query residue i attends over all j
+              with its own row z_i; so a block of rows gives exactly those rows' outputs.
             mask: [N_res] sequence mask.
             frames: [N_res] backbone frames T_i (translations in the network's 10 Å units).
+            query_start: index of the first query residue (the first row of ``z``).
 
         Returns:
-            [N_res, c_s] update of s.
+            [Q, c_s] update of s for the query residues.
         """
         n, h = s.shape[0], self.num_heads
-        # Alg. 22 lines 1-3: scalar and point queries, keys and values
-        # [N_res, H, C_qk]
-        q = self.q_scalar(s).view(n, h, self.num_scalar_qk)
+        rows = z.shape[0]
+        q0, q1 = query_start, query_start + rows
+        s_q, frames_q = s[q0:q1], frames[q0:q1]
+        # Alg. 22 lines 1-3: scalar and point queries (query rows), keys and values (all residues)
+        # [Q, H, C_qk]
+        q = self.q_scalar(s_q).view(rows, h, self.num_scalar_qk)
         # [N_res, H, C_qk + C_v]
         k, v = self.kv_scalar(s).view(n, h, -1).split([self.num_scalar_qk, self.num_scalar_v], dim=-1)
-        q_pts = self._points(self.q_point_local, s, self.num_point_qk, frames)
+        q_pts = self._points(self.q_point_local, s_q, self.num_point_qk, frames_q)
         kv_pts = self._points(self.kv_point_local, s, self.num_point_qk + self.num_point_v, frames)
         k_pts, v_pts = kv_pts.split([self.num_point_qk, self.num_point_v], dim=-2)
 
         # Alg. 22 line 7: a_ij^h = w_L (q.k / sqrt(c) + b_ij - gamma^h w_C / 2 sum_p ||T_i q_p - T_j k_p||^2)
-        # [H, N_res, N_res]
+        # [H, Q, N_res]
         a_scalar = torch.matmul((self.scalar_weight * q).transpose(0, 1), k.permute(1, 2, 0))
         gamma = self.point_weight * F.softplus(self.trainable_point_weights)
         a_point = self._point_logits(q_pts, k_pts, gamma)
         b = self.pair_weight * self.attention_2d(z).permute(2, 0, 1)
-        mask_2d = mask[:, None] * mask[None, :]
+        mask_2d = mask[q0:q1, None] * mask[None, :]
         a = a_scalar + a_point + b - 1e5 * (1.0 - mask_2d)
         a = torch.softmax(a, dim=-1)
 
         # Alg. 22 lines 8-10: attend to pair values, scalar values and global value points
-        # [N_res, H * c_z]
-        o_pair = self._attend_pair(a, z).reshape(n, -1)
-        # [H, N_res, C_v] -> [N_res, H * C_v]
-        o_scalar = torch.matmul(a, v.transpose(0, 1)).transpose(0, 1).reshape(n, -1)
+        # [Q, H * c_z]
+        o_pair = self._attend_pair(a, z).reshape(rows, -1)
+        # [H, Q, C_v] -> [Q, H * C_v]
+        o_scalar = torch.matmul(a, v.transpose(0, 1)).transpose(0, 1).reshape(rows, -1)
         # sum_j a_ij T_j v_j as one matmul over j: DeepMind sums a broadcast product to force float32 on
         # TPUs; a torch float32 matmul is full precision unless TF32 is switched on, which we never do.
         # [H, N_res, P_v * 3]
         v_h = v_pts.transpose(0, 1).reshape(h, n, self.num_point_v * 3)
-        # [H, N_res, P_v * 3] -> [N_res, H * P_v, 3], back into each query residue's local frame
-        o_pts_global = torch.matmul(a, v_h).transpose(0, 1).reshape(n, h * self.num_point_v, 3)
-        o_pts = frames.unsqueeze(-1).invert_apply(o_pts_global)
+        # [H, Q, P_v * 3] -> [Q, H * P_v, 3], back into each query residue's local frame
+        o_pts_global = torch.matmul(a, v_h).transpose(0, 1).reshape(rows, h * self.num_point_v, 3)
+        o_pts = frames_q.unsqueeze(-1).invert_apply(o_pts_global)
         o_pts_norm = torch.sqrt(self.dist_epsilon + torch.sum(torch.square(o_pts), dim=-1))
 
         # Alg. 22 line 11: concatenate in DeepMind's order and project

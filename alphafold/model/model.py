@@ -69,18 +69,30 @@ class AlphaFold(nn.Module):
         self, batch: Mapping[str, torch.Tensor], representations: dict[str, torch.Tensor]
     ) -> dict[str, torch.Tensor]:
         """Alg. 2 lines 19-22 from the trunk's ``representations`` (``msa``, ``msa_first_row``, ``pair``,
-        ``single``): structure module, heads, and the next ``prev/*``. Split from :meth:`forward` so that a
-        trunk run elsewhere (e.g. sharded, :mod:`alphafold.parallel`) finishes with the same code."""
+        ``single``): structure module, heads, and the next ``prev/*``."""
         seq_mask = batch["seq_mask"].to(representations["single"].dtype)
         sm = self.structure_module(
             representations["single"], representations["pair"], batch["aatype"], seq_mask
         )
+        return self.outputs(batch, representations, sm)
+
+    def outputs(
+        self, batch: Mapping[str, torch.Tensor], representations: dict[str, torch.Tensor],
+        sm: Mapping[str, torch.Tensor], logits: Mapping[str, torch.Tensor] | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """Alg. 2 lines 20-22 after the structure module's outputs ``sm``: heads, model outputs, ``prev/*``.
+
+        Split from :meth:`finish` so that a structure module and heads run elsewhere (sharded,
+        :mod:`alphafold.parallel`) finish with the same code: ``logits`` are head logits computed there
+        (see :func:`alphafold.model.heads.apply_heads`).
+        """
+        seq_mask = batch["seq_mask"].to(representations["single"].dtype)
         representations["structure_module"] = sm["act"]
         out = {
             "structure_module/final_atom_positions": sm["final_atom_positions"],
             "structure_module/final_atom_mask": sm["final_atom_mask"],
         }
-        out.update(apply_heads(self, representations, seq_mask))
+        out.update(apply_heads(self, representations, seq_mask, logits))
         for name in ("msa_first_row", "pair", "single", "structure_module"):
             out[f"representations/{name}"] = representations[name]
         out["prev/prev_pos"] = sm["final_atom_positions"].float()

@@ -27,6 +27,8 @@ Parameter names follow DeepMind's haiku modules: ``single_layer_norm``, ``initia
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -35,7 +37,19 @@ from alphafold.model import all_atom
 from alphafold.model.config import StructureModuleConfig
 from alphafold.model.ipa import InvariantPointAttention
 from alphafold.model.primitives import LayerNorm, Linear
-from alphafold.model.rigid import QuatAffine
+from alphafold.model.rigid import QuatAffine, Rigid
+
+# How a layer runs its invariant point attention: ``attention(ipa, s, z, mask, frames) -> [N_res, c_s]``.
+# The default calls ``ipa`` on the whole pair; a caller that holds only some rows of z (e.g. sharded
+# execution, :mod:`alphafold.parallel.structure`) passes its own, which runs ``ipa`` on those query rows
+# (``query_start``) and assembles the update of every residue.
+Attention = Callable[[InvariantPointAttention, torch.Tensor, torch.Tensor, torch.Tensor, Rigid], torch.Tensor]
+
+
+def whole_pair_attention(ipa: InvariantPointAttention, s: torch.Tensor, z: torch.Tensor, mask: torch.Tensor,
+                         frames: Rigid) -> torch.Tensor:
+    """IPA with every residue as a query (z [N_res, N_res, c_z])."""
+    return ipa(s, z, mask, frames)
 
 
 class AngleResnet(nn.Module):
@@ -100,10 +114,11 @@ class FoldIteration(nn.Module):
         z: torch.Tensor,
         mask: torch.Tensor,
         frames: QuatAffine,
+        attention: Attention = whole_pair_attention,
     ) -> tuple[torch.Tensor, QuatAffine, torch.Tensor, torch.Tensor]:
         """One layer: returns the new s, the new frames and the layer's (normalised, raw) torsion angles."""
         # lines 6-7: s += IPA(s, z, T); LayerNorm (dropout is off at inference)
-        s = self.attention_layer_norm(s + self.invariant_point_attention(s, z, mask, frames))
+        s = self.attention_layer_norm(s + attention(self.invariant_point_attention, s, z, mask, frames))
         # lines 8-9: transition, Linear-ReLU-...-Linear, residual, LayerNorm
         t = s
         for i in range(self.num_transition_layers):
@@ -129,22 +144,26 @@ class StructureModule(nn.Module):
         self.fold_iteration = FoldIteration(config)
 
     def forward(
-        self, s: torch.Tensor, z: torch.Tensor, aatype: torch.Tensor, seq_mask: torch.Tensor
+        self, s: torch.Tensor, z: torch.Tensor, aatype: torch.Tensor, seq_mask: torch.Tensor,
+        attention: Attention = whole_pair_attention,
     ) -> dict[str, torch.Tensor]:
         """Args:
             s: [N_res, c_s] single representation from the Evoformer.
-            z: [N_res, N_res, c_z] pair representation.
+            z: [N_res, N_res, c_z] pair representation (or the rows of it that ``attention`` expects;
+              z enters only through the pair layer norm, which is per pair, and the attention).
             aatype: [N_res] residue types.
             seq_mask: [N_res] 1 for real residues.
+            attention: how each layer runs its IPA (default: on the whole pair).
 
         Returns:
             The dict described in the module docstring.
         """
         with torch.autocast(device_type=s.device.type, enabled=False):
-            return self._forward(s.float(), z.float(), aatype.long(), seq_mask.float())
+            return self._forward(s.float(), z.float(), aatype.long(), seq_mask.float(), attention)
 
     def _forward(
-        self, s: torch.Tensor, z: torch.Tensor, aatype: torch.Tensor, seq_mask: torch.Tensor
+        self, s: torch.Tensor, z: torch.Tensor, aatype: torch.Tensor, seq_mask: torch.Tensor,
+        attention: Attention,
     ) -> dict[str, torch.Tensor]:
         c = self.config
         n = s.shape[0]
@@ -157,7 +176,7 @@ class StructureModule(nn.Module):
 
         traj, angles, unnormalized = [], [], []
         for _ in range(c.num_layers):
-            s, frames, alpha, alpha_raw = self.fold_iteration(s, s_initial, z, seq_mask, frames)
+            s, frames, alpha, alpha_raw = self.fold_iteration(s, s_initial, z, seq_mask, frames, attention)
             traj.append(frames.to_tensor())
             angles.append(alpha)
             unnormalized.append(alpha_raw)

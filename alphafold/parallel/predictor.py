@@ -6,10 +6,13 @@ rank holds the weights (axial sharding splits activations, not weights) and call
 features at the same time; rank 0 returns the outputs, the others an empty dict.
 
 Per recycle (Jumper et al. (2021) Suppl. Alg. 2 lines 1-4): the trunk runs sharded
-(:func:`alphafold.parallel.trunk.sharded_trunk`); rank 0 finishes the pass (structure module and heads, the
-model's own :meth:`~alphafold.model.model.AlphaFold.finish`) and broadcasts the narrow recycling inputs
-(positions [N, 37, 3], first MSA row [N, c_m]) and the early-stop decision; the recycled pair stays sharded.
-At P = 1 this is the single-device Predictor's computation.
+(:func:`alphafold.parallel.trunk.sharded_trunk`), then the structure module with row-sharded invariant point
+attention (:func:`alphafold.parallel.structure.sharded_structure_module`), so every rank holds the new
+positions [N, 37, 3] and first MSA row [N, c_m] for the next pass and the recycled pair stays sharded; rank 0
+decides early stopping from the CA movement and broadcasts it. Only after the final pass are the head logits
+computed on the shards and gathered, and the whole pair representation assembled, on rank 0, which writes
+the outputs with the model's own :meth:`~alphafold.model.model.AlphaFold.outputs`. At P = 1 this is the
+single-device Predictor's computation.
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ from alphafold.model.options import RuntimeOptions
 from alphafold.model.predictor import Predictor
 from alphafold.parallel import comm
 from alphafold.parallel.group import ShardGroup
-from alphafold.parallel.trunk import sharded_trunk
+from alphafold.parallel.structure import sharded_large_logits, sharded_structure_module
+from alphafold.parallel.trunk import assemble, sharded_trunk
 
 log = logging.getLogger(__name__)
 
@@ -79,30 +83,47 @@ class ShardedPredictor:
                 trunk = sharded_trunk(model.evoformer, {**batch, "prev_pos": prev_pos,
                                                         "prev_msa_first_row": prev_m1},
                                       group, chunk_size, prev_pair_rows=prev_pair_rows)
-                prev_pair_rows = trunk.pop("pair_rows").float()
+                seq_mask = batch["seq_mask"].to(trunk["single"].dtype)
+                sm = sharded_structure_module(model, trunk["single"], trunk["pair_rows"], batch["aatype"],
+                                              seq_mask, group)
+                new_pos = sm["final_atom_positions"].float()
                 # [1]: 1.0 when rank 0 decides to stop after this pass
                 stop = torch.zeros(1, device=device)
                 if group.rank == 0:
-                    out = model.finish(batch, trunk)
-                    new_pos = out["prev/prev_pos"]
                     movement = None if r == 0 else ca_movement(prev_pos, new_pos, batch["seq_mask"])
-                    prev_pos, prev_m1 = new_pos.contiguous(), out["prev/prev_msa_first_row"].contiguous()
                     moved = "" if movement is None else f", CA movement {movement:.3f} Å"
                     log.info("recycle %d/%d done in %.1f s on %d ranks%s", r, num_recycle,
                              time.perf_counter() - start, group.size, moved)
                     tolerance = p.options.recycle_tolerance
                     if tolerance > 0 and movement is not None and movement < tolerance:
                         stop[0] = 1.0
-                comm.broadcast_from(prev_pos, group)
-                comm.broadcast_from(prev_m1, group)
                 comm.broadcast_from(stop, group)
                 ran = r
-                if stop.item() > 0:
-                    log.info("recycle %d: CA movement below tolerance, stopping", r)
+                if r == num_recycle or stop.item() > 0:
+                    if stop.item() > 0:
+                        log.info("recycle %d: CA movement below tolerance, stopping", r)
+                    out = self._final_outputs(batch, trunk, sm)
                     break
+                # the next pass's inputs: every rank computed the same positions; the pair stays sharded
+                prev_pos = new_pos.contiguous()
+                prev_m1 = trunk["msa_first_row"].float()
+                prev_pair_rows = trunk["pair_rows"].float()
+                del trunk, sm
         if group.rank != 0:
             return {}
         result = p._outputs(out, first, ran)
         # wall time of the network (all passes), as the single-device Predictor records it
         result["meta/timings/predict"] = np.asarray(time.perf_counter() - begin, dtype=np.float64)
         return result
+
+    def _final_outputs(self, batch: Mapping[str, torch.Tensor], trunk: Mapping,
+                       sm: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """After the last pass: head logits on shards, then the whole pair, gathered to rank 0, which
+        returns the model outputs ({} on other ranks). Logits first, so the pair is not held meanwhile."""
+        model, group = self.predictor.model, self.group
+        logits = sharded_large_logits(model, trunk["pair_rows"], trunk["msa_rows"], trunk["num_msa_rows"],
+                                      trunk["num_seq"], group)
+        representations = assemble(trunk, group, msa=False)
+        if group.rank != 0:
+            return {}
+        return model.outputs(batch, representations, sm, logits)

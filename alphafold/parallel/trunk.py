@@ -12,8 +12,10 @@ sequences of the MSA and of the extra MSA:
   stack run sharded; the pointwise attention is per pair (i, j) and runs on the local rows;
 * extra-MSA stack (Alg. 18) and Evoformer (Alg. 6): :func:`alphafold.parallel.evoformer.evoformer_block`.
 
-At the end the MSA and pair representations are assembled on rank 0 only, which runs the structure module
-and heads; the other ranks return their row shard of z for the next recycle.
+At the end every rank keeps its shards: its rows of z (for the structure module's row-sharded attention and
+the next recycle) and its sequences of m; only the first MSA row and the single representation ([N, c_m],
+[N, c_s]) are broadcast from rank 0, which holds sequence 0. :func:`assemble` gathers the whole MSA and pair
+representations on rank 0 when an output needs them (after the last recycle).
 """
 
 from __future__ import annotations
@@ -40,9 +42,11 @@ def sharded_trunk(
     """Alg. 2 lines 5-18 on shards. Same inputs as ``EmbeddingsAndEvoformer.forward``, except that the
     recycled pair may be given as this rank's rows (``prev_pair_rows`` [R, N, c_z]) instead of whole.
 
-    Returns on every rank ``pair_rows`` [R, N, c_z] (for the next recycle) and, on rank 0 only (None
-    elsewhere), the forward's outputs ``msa`` [S, N, c_m], ``msa_first_row`` [N, c_m], ``pair``
-    [N, N, c_z] and ``single`` [N, c_s].
+    Returns on every rank: ``pair_rows`` [R, N, c_z] this rank's rows of z; ``msa_rows`` [S_r, N, c_m]
+    this rank's sequences of m (the template torsion rows included: S_total = ``num_msa_rows``, of which the
+    first ``num_seq`` are the MSA's); ``msa_first_row`` [N, c_m] and ``single`` [N, c_s], identical on every
+    rank. :func:`assemble` turns this into the forward's outputs (``msa``, ``msa_first_row``, ``pair``,
+    ``single``) on rank 0.
     """
     c = module.config
     dtype = module.preprocess_1d.weights.dtype
@@ -120,14 +124,28 @@ def sharded_trunk(
     for block in module.evoformer_iteration:
         m, z = evoformer_block(block, m, z, msa_mask, pair_mask, group, chunk_size)
 
-    m_all = comm.gather_to(m, 0, msa_mask.shape[0], group)
-    z_all = comm.gather_to(z, 0, n, group)
-    out: dict[str, torch.Tensor | None] = {"pair_rows": z}
-    if m_all is None:
-        out.update(msa=None, msa_first_row=None, pair=None, single=None)
-    else:
-        out.update(msa=m_all[:num_seq], msa_first_row=m_all[0], pair=z_all,
-                   single=module.single_activations(m_all[0]))
+    # sequence 0 lives on rank 0 (the first piece of a split is never empty); [N, c_m]
+    first_row = m[0].clone() if group.rank == 0 else m.new_empty(n, c.evoformer.c_m)
+    comm.broadcast_from(first_row, group)
+    return {"pair_rows": z, "msa_rows": m, "msa_first_row": first_row,
+            "single": module.single_activations(first_row),
+            "num_seq": num_seq, "num_msa_rows": msa_mask.shape[0]}
+
+
+def assemble(trunk: Mapping, group: ShardGroup, msa: bool = True) -> dict[str, torch.Tensor] | None:
+    """The forward's outputs of :class:`EmbeddingsAndEvoformer` on rank 0 (None elsewhere), from the shards
+    :func:`sharded_trunk` returned: ``pair`` [N, N, c_z] and (``msa=True``) ``msa`` [num_seq, N, c_m] are
+    gathered (the two large tensors: call it only when they are needed whole), ``msa_first_row`` and
+    ``single`` taken as they are.
+    """
+    z = trunk["pair_rows"]
+    m_all = comm.gather_to(trunk["msa_rows"], 0, trunk["num_msa_rows"], group) if msa else None
+    z_all = comm.gather_to(z, 0, z.shape[1], group)
+    if group.rank != 0:
+        return None
+    out = {"msa_first_row": trunk["msa_first_row"], "pair": z_all, "single": trunk["single"]}
+    if msa:
+        out["msa"] = m_all[:trunk["num_seq"]]
     return out
 
 
@@ -139,6 +157,9 @@ def _template_update(
     embed = module.single_template_embedding
     template_mask = batch["template_mask"].to(z.dtype)
     num_templates = template_mask.shape[0]
+    if num_templates == 0:
+        # a template preset run without templates (e.g. --max-templates 0): no update, as in the model
+        return torch.zeros_like(z)
     r0, r1 = comm.local_range(pair_mask.shape[0], group)
     stacks = []
     for i in range(num_templates):

@@ -10,6 +10,7 @@ from torch import nn
 
 from alphafold.model.config import HeadsConfig
 from alphafold.model.heads import (
+    LARGE_LOGITS,
     apply_heads,
     compute_plddt,
     compute_predicted_aligned_error,
@@ -81,3 +82,20 @@ def test_pae_and_ptm_closed_forms():
     logits[10:, :, :] = 0  # padded rows are uniform noise, ignored by the weights
     assert math.isclose(float(predicted_tm_score(logits, breaks, weights)), 1 / (1 + (1.75 / d0_small) ** 2),
                         rel_tol=1e-5)
+
+
+def test_given_logits_replace_their_heads_and_feed_pae_and_ptm():
+    # heads run elsewhere (e.g. on shards) hand in their logits; apply_heads derives the rest from them
+    root = _root(use_pae=True)
+    reps = {"single": torch.randn(N_RES, C_S), "pair": torch.randn(N_RES, N_RES, C_Z),
+            "msa": torch.randn(N_CLUST, N_RES, C_M), "structure_module": torch.randn(N_RES, C_S)}
+    mask = torch.ones(N_RES)
+    whole = apply_heads(root, reps, mask)
+    given = {k: whole[k] + 0.5 for k in LARGE_LOGITS}
+    got = apply_heads(root, {k: reps[k] for k in ("single", "structure_module")}, mask, given)
+    assert set(got) == set(whole)
+    for key in LARGE_LOGITS:
+        torch.testing.assert_close(got[key], given[key])
+    # a uniform shift of the logits leaves the softmax, so PAE and pTM, unchanged
+    for key in ("predicted_aligned_error", "ptm", "distogram/bin_edges", "plddt"):
+        torch.testing.assert_close(got[key], whole[key], rtol=1e-5, atol=1e-5)

@@ -14,7 +14,7 @@ from alphafold.model.config import EvoformerConfig, ExtraMsaConfig, ModelConfig,
 from alphafold.model.embeddings import EmbeddingsAndEvoformer
 from alphafold.parallel.group import ShardGroup
 from alphafold.parallel.launch import spawn
-from alphafold.parallel.trunk import sharded_trunk
+from alphafold.parallel.trunk import assemble, sharded_trunk
 
 pytestmark = pytest.mark.distributed
 
@@ -84,11 +84,12 @@ def _rank(group: ShardGroup, lengths, chunk_size) -> list[dict[str, np.ndarray]]
     with torch.no_grad():
         for n in lengths:
             out = sharded_trunk(model, _batch(n), group, chunk_size)
-            got = {"pair_rows": out["pair_rows"].numpy()}
+            got = {"pair_rows": out["pair_rows"].numpy(), "first_row_here": out["msa_first_row"].numpy()}
+            whole = assemble(out, group)
             if group.rank == 0:
-                got.update({k: out[k].numpy() for k in KEYS})
+                got.update({k: whole[k].numpy() for k in KEYS})
             else:
-                assert all(out[k] is None for k in KEYS)
+                assert whole is None
             results.append(got)
     return results
 
@@ -108,3 +109,6 @@ def test_sharded_trunk_equals_model_trunk(world_size, lengths, chunk_size):
             assert err <= RTOL * scale, f"P={world_size} {key}: error {err:.3g} > {RTOL} x {scale:.3g}"
         rows = np.concatenate([r[i]["pair_rows"] for r in per_rank], axis=0)
         np.testing.assert_array_equal(rows, got["pair"])
+        # the first MSA row (recycled, and the single representation's input) is on every rank
+        for r in per_rank:
+            np.testing.assert_array_equal(r[i]["first_row_here"], got["msa_first_row"])
