@@ -7,7 +7,8 @@ m [N_seq, N_res, c_m] split by sequences or by residues, the extra MSA likewise.
 
 The memory model is resident activations (z, m, extra MSA shards) plus the largest transient of any one
 operation (attention logits, gathered biases, triangle-multiplication projections, all-to-all buffers), plus
-the weights; the heads at the end run on rank 0 only and need the assembled outputs. It is an estimate of
+the weights; the structure module runs on every rank with its attention split by query rows, and only after
+the last pass does rank 0 assemble the outputs (the pair and the head logits). It is an estimate of
 the allocator's peak, checked against measurement in ``benchmarks/parallel_memory.py``.
 """
 
@@ -114,7 +115,12 @@ def rank_memory(shape: TargetShape, p: int, config: ModelConfig = BASE, chunk_si
         # Template pair stack (Alg. 16), one template at a time: its pair tensor and triangle attention.
         t["template_pair_stack"] = (3 * r * n * tp.c_t + n * n * tp.num_heads_tri
                                     + 2 * tp.num_heads_tri * rows(r) * n * n + 5 * rows(r) * n * tp.c_t)
-    # Heads on rank 0: assembled z, distogram and PAE logits [N, N, 64], masked-MSA logits.
+    # Structure module on every rank (row-sharded IPA): the layer-normed copy of its z rows, and IPA's
+    # logits, bias, softmax and point-distance temporaries, ~10 x [H, R, N] (benchmarks/structure_module.py
+    # measures the whole-pair case).
+    t["structure_module"] = r * n * c_z + 10 * config.structure_module.num_heads * r * n
+    # Heads after the last pass, on rank 0: assembled z, distogram and PAE logits [N, N, 64], masked-MSA
+    # logits.
     heads = n * n * (c_z + 2 * config.heads.distogram_num_bins) + s * n * config.heads.masked_msa_num_output
     t["heads_rank0"] = heads - resident  # the shards are freed once the assembled copy exists
     return MemoryEstimate(

@@ -8,7 +8,6 @@ identical (``assert_outputs_match``). One launch of two ranks runs all three cas
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from synthetic_features import synthetic_features
 from test_sharded_predictor import OPTIONS, assert_outputs_match
@@ -56,7 +55,8 @@ def _predict(predictor: Predictor, group: ShardGroup | None, features: dict, tol
 
 def _rank(group: ShardGroup, cases: dict) -> dict:
     loaded = {path: Predictor.from_params_file(path, options=OPTIONS) for path, _, _ in cases.values()}
-    return {name: _predict(loaded[path], group, features, tol) for name, (path, features, tol) in cases.items()}
+    return {name: _predict(loaded[path], group, features, tol)
+            for name, (path, features, tol) in cases.items()}
 
 
 def test_sharded_equals_single_device_for_zero_templates_no_templates_and_early_stop(tmp_path):
