@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from alphafold.io_utils import load_npz
 from alphafold.model.options import RuntimeOptions
@@ -33,18 +34,17 @@ REPRESENTATIONS = ("representations/msa_first_row", "representations/pair", "rep
 
 pytestmark = pytest.mark.reference
 
-# The first residue of every template has no previous residue, so its pre-omega torsion is undefined
-# (masked: torsion_angles_mask 0). DeepMind's atom37_to_torsion_angles still emits a (sin, cos) for it and
-# feeds it to the template rows of the MSA unmasked: it is Gram-Schmidt of two antiparallel vectors, i.e.
-# pure float32 rounding noise, and XLA's fusion decides its value (jit and eager JAX differ by ~1 on it;
-# ours equals eager JAX). It moves the template cases' outputs by ~3% relative. To test everything else,
-# the template cases take the reference's value of that one undefined input from here (read off
-# DeepMind's jitted atom37_to_torsion_angles on the fixture's features); every output then matches to
-# ~1e-6. (template index, residue index) -> (sin, cos).
-REFERENCE_UNDEFINED_PRE_OMEGA = {
-    "reduced_template": {(0, 0): (-0.86175513, 0.507235)},
-    "model_1_ptm_L40": {(0, 0): (-0.79770678, -0.60299343)},
-}
+# Undefined template torsion angles. The first residue of a template has no previous residue, so its
+# pre-omega torsion is undefined (torsion_angles_mask 0). DeepMind's atom37_to_torsion_angles still emits
+# a (sin, cos) for it and feeds it to the template rows of the MSA unmasked: it is Gram-Schmidt of two
+# antiparallel vectors, i.e. pure float32 rounding noise, and XLA's fusion decides its value (jit and
+# eager JAX differ by ~1 on it). It moves the template cases' outputs by ~3% relative. To test everything
+# else, the template cases take the reference's values of the undefined (mask 0) angles, and only those,
+# from the fixture: the harness saves the torsion angles DeepMind's model used as
+# outputs_r{r}.npz["template/..."] (tests/reference/make_fixture.py). Defined angles are ours, and must
+# agree with the reference's within TORSION_ATOL.
+TORSION_ATOL = 1e-5
+TEMPLATE_TORSION_KEYS = ("torsion_angles_sin_cos", "alt_torsion_angles_sin_cos")
 
 
 def case_dir(name: str) -> Path:
@@ -57,28 +57,41 @@ def case_dir(name: str) -> Path:
     return path
 
 
-def _with_reference_pre_omega(values):
-    """Wrap template_torsion_features so undefined pre-omega angles take the reference's noise values."""
+def reference_template_torsions(ref) -> dict[str, np.ndarray]:
+    """The template torsion angles DeepMind's model used in this recycle (fails if the fixture lacks them)."""
+    keys = TEMPLATE_TORSION_KEYS + ("torsion_angles_mask",)
+    missing = [f"template/{k}" for k in keys if f"template/{k}" not in ref]
+    if missing:
+        pytest.fail(f"reference fixture lacks {missing}: regenerate it with tests/reference/make_fixtures.sh")
+    return {k: ref[f"template/{k}"] for k in keys}
+
+
+def _with_reference_undefined_angles(reference: dict[str, np.ndarray], calls: list[int]):
+    """Wrap atom37_to_torsion_angles so its undefined (mask 0) angles, and only those, take the reference's
+    values.
+
+    Checks first that our torsion mask is the reference's (so "undefined" means the same on both sides)
+    and that every defined angle agrees within TORSION_ATOL; appends to ``calls`` the number of angles
+    it replaced with a different value.
+    """
     from alphafold.model import torsion_features
 
-    original = torsion_features.template_torsion_features
+    original = torsion_features.atom37_to_torsion_angles
 
     def patched(aatype, pos, mask):
-        feats, row_mask = original(aatype, pos, mask)
-        for (t, i), (sin, cos) in values.items():
-            # channels: aatype one-hot 22, then sin/cos of the 7 torsions (pre-omega first), then the
-            # alternative sin/cos (equal to the plain ones for pre-omega)
-            assert (
-                float(
-                    torsion_features.atom37_to_torsion_angles(aatype, pos, mask)["torsion_angles_mask"][
-                        t, i, 0
-                    ]
-                )
-                == 0.0
-            ), "only undefined angles may be replaced"
-            feats[t, i, 22], feats[t, i, 23] = sin, cos
-            feats[t, i, 36], feats[t, i, 37] = sin, cos
-        return feats, row_mask
+        ours = original(aatype, pos, mask)
+        ref_mask = torch.as_tensor(reference["torsion_angles_mask"])
+        np.testing.assert_array_equal(ours["torsion_angles_mask"].numpy(), ref_mask.numpy())
+        undefined = (ref_mask == 0).unsqueeze(-1)  # [T, N, 7, 1]
+        out = dict(ours)
+        for key in TEMPLATE_TORSION_KEYS:
+            ref = torch.as_tensor(reference[key]).to(ours[key].dtype)
+            defined_err = float(((ours[key] - ref).abs() * ~undefined).max())
+            assert defined_err <= TORSION_ATOL, f"defined template {key} differ by {defined_err:.2e}"
+            out[key] = torch.where(undefined, ref, ours[key])
+        changed = (out["torsion_angles_sin_cos"] != ours["torsion_angles_sin_cos"]).any(-1)  # [T, N, 7]
+        calls.append(int(changed.sum()))
+        return out
 
     return patched
 
@@ -104,18 +117,6 @@ class Case:
         self._cache: dict[int, tuple[dict, dict]] = {}
 
     def run(self, r: int) -> tuple[dict, dict]:
-        if r not in self._cache and self.predictor.model.config.template.enabled:
-            values = REFERENCE_UNDEFINED_PRE_OMEGA.get(self.name)
-            if values is None:
-                pytest.fail(f"no reference value of the undefined pre-omega angles for {self.name}")
-            with pytest.MonkeyPatch.context() as mp:
-                mp.setattr(
-                    "alphafold.model.embeddings.template_torsion_features", _with_reference_pre_omega(values)
-                )
-                return self._run(r)
-        return self._run(r)
-
-    def _run(self, r: int) -> tuple[dict, dict]:
         if r not in self._cache:
             ref = load_npz(self.dir / f"outputs_r{r}.npz")
             prev = {
@@ -123,7 +124,18 @@ class Case:
                 "prev_msa_first_row": ref["prev/msa_first_row"],
                 "prev_pair": ref["prev/pair"],
             }
-            self._cache[r] = (self.predictor.run_recycle(self.features, r, prev), ref)
+            if self.predictor.model.config.template.enabled:
+                calls: list[int] = []
+                with pytest.MonkeyPatch.context() as mp:
+                    mp.setattr(
+                        "alphafold.model.torsion_features.atom37_to_torsion_angles",
+                        _with_reference_undefined_angles(reference_template_torsions(ref), calls),
+                    )
+                    ours = self.predictor.run_recycle(self.features, r, prev)
+                assert calls, "the template torsion angles were not computed"
+            else:
+                ours = self.predictor.run_recycle(self.features, r, prev)
+            self._cache[r] = (ours, ref)
         return self._cache[r]
 
 

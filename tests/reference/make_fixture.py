@@ -6,7 +6,9 @@ Writes OUTDIR/CASE/ (atomically: a temporary directory renamed at the end) with
   params.npz         random parameters in DeepMind's flat layout (every tensor non-constant)
   features.npz       processed features (AF2 v2.3 pipeline, numpy backend), leading recycle axis
   outputs_r{r}.npz   recycle r: its inputs prev/{pos,msa_first_row,pair} and every output and
-                     representation of that recycle, float32, DeepMind's names
+                     representation of that recycle, float32, DeepMind's names; template cases also
+                     template/{torsion_angles_sin_cos,alt_torsion_angles_sin_cos,torsion_angles_mask}:
+                     the template torsion angles exactly as the model used them (undefined ones included)
   meta.json          preset, block counts, seed, sizes, sources, versions
 Every file is a pure function of the inputs and the seed (CPU jit is deterministic).
 """
@@ -237,6 +239,23 @@ def rename_outputs(flat: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return out
 
 
+def template_torsions(torsions_fn, batch: dict, used) -> dict[str, np.ndarray]:
+    """`template/<key>`: DeepMind's template torsion angles of this recycle's batch (its jitted
+    atom37_to_torsion_angles), checked bit for bit against the features the model itself used.
+
+    Saved because the undefined (mask 0) angles are float32 noise only DeepMind's compiled code
+    determines (refcommon.template_torsion_fn); the parity tests take those values from here.
+    """
+    import jax
+
+    if used is None:
+        raise RuntimeError("the template model did not call its template_single_embedding")
+    torsions = jax.device_get(torsions_fn(batch["template_aatype"], batch["template_all_atom_positions"],
+                                          batch["template_all_atom_masks"]))
+    refcommon.check_template_torsions(torsions, np.asarray(used))
+    return {f"template/{k}": np.asarray(v, np.float32) for k, v in torsions.items()}
+
+
 def run_case(name: str, out_root: Path, seed: int) -> Path:
     import haiku as hk
     import jax
@@ -272,7 +291,10 @@ def run_case(name: str, out_root: Path, seed: int) -> Path:
     refcommon.save_npz_deterministic(tmp / "params.npz", params)
     refcommon.save_npz_deterministic(tmp / "features.npz", feats)
 
-    apply = jax.jit(hk.transform(refcommon.forward_fn(cfg.model)).apply)
+    uses_templates = bool(cfg.model.embeddings_and_evoformer.template.enabled
+                          and cfg.model.embeddings_and_evoformer.template.embed_torsion_angles)
+    apply = jax.jit(hk.transform(refcommon.forward_fn_with_template_features(cfg.model)).apply)
+    torsions_fn = refcommon.template_torsion_fn(cfg.model) if uses_templates else None
     hk_params = refcommon.unflatten_params(params)
     length = info["length"]
     prev = {
@@ -284,8 +306,12 @@ def run_case(name: str, out_root: Path, seed: int) -> Path:
     for r in range(n_iter):
         t_r = time.time()
         batch = {k: v[r] for k, v in feats.items()}
-        result = jax.device_get(apply(hk_params, key, {**batch, "prev": dict(prev)}))
+        result, used = jax.device_get(apply(hk_params, key, {**batch, "prev": dict(prev)}))
         flat = rename_outputs(flatten_outputs(result))
+        if uses_templates:
+            flat.update(template_torsions(torsions_fn, batch, used))
+        elif used is not None:
+            raise RuntimeError(f"{name}: the model embedded templates, the config says it does not")
         flat.update({"prev/pos": prev["prev_pos"], "prev/msa_first_row": prev["prev_msa_first_row"],
                      "prev/pair": prev["prev_pair"]})
         wrong = sorted(k for k, v in flat.items() if v.dtype.kind == "f" and v.dtype != np.float32)

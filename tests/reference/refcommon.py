@@ -95,6 +95,84 @@ def forward_fn(model_config):
     return forward
 
 
+# The Linear that reads the template torsion-angle features [T, L, 57] (EmbeddingsAndEvoformer).
+TEMPLATE_SINGLE_EMBEDDING = "template_single_embedding"
+
+
+def forward_fn_with_template_features(model_config):
+    """`forward_fn`, returning also the template features the model fed to its template MSA rows.
+
+    The result is `(result, features)`: `features` is the input of DeepMind's `template_single_embedding`
+    Linear, [T, L, 57] (aatype one-hot 22, torsion sin/cos 14, alternative sin/cos 14, torsion mask 7),
+    read by a haiku method interceptor without changing the computation; None when the model has no
+    template torsion embedding.
+    """
+    import haiku as hk
+
+    forward = forward_fn(model_config)
+
+    def forward_capturing(batch):
+        seen = []
+
+        def interceptor(method, args, kwargs, context):
+            if (context.method_name == "__call__"
+                    and context.module.module_name.endswith("/" + TEMPLATE_SINGLE_EMBEDDING)):
+                seen.append(args[0] if args else kwargs["inputs"])
+            return method(*args, **kwargs)
+
+        with hk.intercept_methods(interceptor):
+            result = forward(batch)
+        if len(seen) > 1:
+            raise RuntimeError(f"{TEMPLATE_SINGLE_EMBEDDING} was called {len(seen)} times in one pass")
+        return result, (seen[0] if seen else None)
+
+    return forward_capturing
+
+
+def template_torsion_fn(model_config):
+    """DeepMind's template torsion angles, jitted, computed as its EmbeddingsAndEvoformer computes them.
+
+    `fn(template_aatype [T, L], template_all_atom_positions [T, L, 37, 3], template_all_atom_masks
+    [T, L, 37])` -> `atom37_to_torsion_angles`' dict (`torsion_angles_sin_cos` [T, L, 7, 2],
+    `alt_torsion_angles_sin_cos`, `torsion_angles_mask` [T, L, 7]) with the model's
+    `placeholder_for_undefined = not global_config.zero_init`.
+
+    Undefined (mask 0) angles are not defined by geometry: the pre-omega angle of a residue without an
+    aligned predecessor is Gram-Schmidt of two antiparallel vectors, float32 rounding noise that XLA's
+    fusion decides, and the model feeds it to the template rows unmasked. Their values are therefore
+    saved with the fixture rather than recomputed elsewhere.
+    """
+    import jax
+
+    from alphafold.model import all_atom
+
+    placeholder = not model_config.global_config.zero_init
+
+    def torsions(aatype, pos, mask):
+        return all_atom.atom37_to_torsion_angles(
+            aatype=aatype, all_atom_pos=pos, all_atom_mask=mask, placeholder_for_undefined=placeholder)
+
+    return jax.jit(torsions)
+
+
+def check_template_torsions(torsions: Mapping[str, np.ndarray], features: np.ndarray) -> None:
+    """Raise unless `torsions` are bit for bit the torsion channels of the model's template features."""
+    if features.ndim != 3 or features.shape[-1] != 57:
+        raise RuntimeError(f"template features of shape {features.shape}, expected [T, L, 57]")
+    num_templ, num_res = features.shape[:2]
+    expected = {
+        "torsion_angles_sin_cos": features[..., 22:36].reshape(num_templ, num_res, 7, 2),
+        "alt_torsion_angles_sin_cos": features[..., 36:50].reshape(num_templ, num_res, 7, 2),
+        "torsion_angles_mask": features[..., 50:57],
+    }
+    for key, want in expected.items():
+        got = np.asarray(torsions[key], np.float32)
+        if got.shape != want.shape or not np.array_equal(got, want):
+            diff = np.abs(got - want).max() if got.shape == want.shape else "shape"
+            raise RuntimeError(f"template {key}: the jitted atom37_to_torsion_angles differs from what the "
+                               f"model used (max |diff| {diff})")
+
+
 def _key_rng(seed: int, key: str, *extra: int) -> np.random.Generator:
     """A generator for one tensor (one block) that depends only on (seed, key, extra), never on order."""
     return np.random.default_rng([seed, zlib.crc32(key.encode()), *extra])

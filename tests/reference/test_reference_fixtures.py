@@ -38,6 +38,8 @@ OUTPUT_KEYS = (
     "prev/pos", "prev/msa_first_row", "prev/pair",
 )
 PTM_KEYS = ("predicted_aligned_error", "predicted_aligned_error/logits", "max_predicted_aligned_error", "ptm")
+TEMPLATE_KEYS = ("template/torsion_angles_sin_cos", "template/alt_torsion_angles_sin_cos",
+                 "template/torsion_angles_mask")
 
 
 def _manifest(preset: str) -> dict:
@@ -165,6 +167,10 @@ def test_outputs_and_recycle_chain(reference_case, name):
             assert key in out.files, f"{name} r{r}: {key} missing"
         if not ptm:
             assert not set(PTM_KEYS) & set(out.files)
+        if case.meta["uses_templates"]:
+            _check_template_torsions(case, out)
+        else:
+            assert not set(TEMPLATE_KEYS) & set(out.files)
         for key in out.files:
             if out[key].dtype.kind == "f":
                 assert out[key].dtype == np.float32 and np.isfinite(out[key]).all(), key
@@ -187,6 +193,28 @@ def test_outputs_and_recycle_chain(reference_case, name):
             # Recycling changes the result: the recycle is not a no-op.
             assert not np.array_equal(out["representations/pair"], prev["representations/pair"])
         prev = {k: out[k] for k in out.files}
+
+
+def _check_template_torsions(case, out) -> None:
+    """The template torsion angles the model used: shapes, the fixture's own templates, and the undefined
+    pre-omega angle of residue 0 (what the parity tests need) saved as a unit (sin, cos) vector."""
+    feats = case.features
+    num_templ, length = feats["template_aatype"].shape[1:]
+    sin_cos, alt, mask = (out[k] for k in TEMPLATE_KEYS)
+    assert sin_cos.shape == alt.shape == (num_templ, length, 7, 2) and mask.shape == (num_templ, length, 7)
+    assert set(np.unique(mask)) <= {0.0, 1.0}
+    real = feats["template_mask"][0] > 0
+    # padded templates have no atoms, hence no defined angle; the real one has many
+    assert not mask[~real].any() and mask[real][..., :3].mean() > 0.5
+    # pre-omega and phi of residue 0 need the previous residue: undefined. The pre-omega is normalised
+    # rounding noise, (nearly) a unit vector, not zeros: the value the parity tests need.
+    assert not mask[:, 0, :2].any()
+    pre_omega = sin_cos[real][:, 0, 0]
+    assert (np.linalg.norm(pre_omega, axis=-1) > 0.99).all()
+    # defined angles are unit vectors; the alternative angles differ only in chi angles
+    defined = mask > 0
+    np.testing.assert_allclose(np.linalg.norm(sin_cos[defined], axis=-1), 1.0, atol=1e-5)
+    np.testing.assert_array_equal(alt[..., :3, :], sin_cos[..., :3, :])
 
 
 def _sha256(path: Path) -> str:
