@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from alphafold.cli.argtypes import positive_float
 from alphafold.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ def register(subparsers) -> None:
     plan.set_defaults(func=run_plan)
     status = actions.add_parser("status", help="live progress display of a running or finished campaign")
     status.add_argument("output_dir", type=Path)
-    status.add_argument("--watch", type=float, metavar="SECONDS",
+    status.add_argument("--watch", type=positive_float, metavar="SECONDS",
                         help="refresh every SECONDS until the campaign is finished")
     status.set_defaults(func=run_status)
 

@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 
+from alphafold.cli.argtypes import non_negative_int, positive_int
 from alphafold.data import inputs
 from alphafold.data.msa_pipeline import MSA_MODES, DataConfig, FeatureBuilder
 from alphafold.data.store import FeatureStore
@@ -45,7 +46,7 @@ def register(subparsers) -> None:
     p.add_argument("--pdb-seqres", metavar="FILE", help="PDB seqres FASTA for the template search")
     p.add_argument("--mmcif-dir", metavar="DIR", help="directory of mmCIF files for templates")
     p.add_argument("--max-template-date", metavar="YYYY-MM-DD")
-    p.add_argument("--max-templates", type=int, default=4, metavar="N")
+    p.add_argument("--max-templates", type=non_negative_int, default=4, metavar="N")
     p.add_argument(
         "--template-tool",
         choices=("hmmsearch", "hhsearch"),
@@ -57,16 +58,16 @@ def register(subparsers) -> None:
     )
     p.add_argument(
         "--jackhmmer-iterations",
-        type=int,
+        type=positive_int,
         default=1,
         metavar="N",
         help="jackhmmer iterations (default %(default)s, AF2's setting)",
     )
-    p.add_argument("--uniref-max-hits", type=int, default=10_000, metavar="N")
-    p.add_argument("--mgnify-max-hits", type=int, default=501, metavar="N")
+    p.add_argument("--uniref-max-hits", type=positive_int, default=10_000, metavar="N")
+    p.add_argument("--mgnify-max-hits", type=positive_int, default=501, metavar="N")
     p.add_argument(
         "--cpus",
-        type=int,
+        type=positive_int,
         default=min(8, os.cpu_count() or 1),
         metavar="N",
         help="threads for the search tools (default %(default)s)",
@@ -84,8 +85,6 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.cpus < 1 or args.jackhmmer_iterations < 1:
-        raise UserError(None, "--cpus and --jackhmmer-iterations must be >= 1")
     targets = inputs.read_targets(args.inputs)
     if args.only:
         wanted = set(args.only)

@@ -10,6 +10,7 @@ import argparse
 import logging
 from pathlib import Path
 
+from alphafold.cli.argtypes import non_negative_int, positive_int
 from alphafold.params.presets import PRESETS
 
 log = logging.getLogger(__name__)
@@ -24,10 +25,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="write random, non-constant parameters in DeepMind's layout (outputs are labelled untrained)",
     )
     rand.add_argument("--preset", required=True, choices=sorted(PRESETS))
-    rand.add_argument("--evoformer-blocks", type=int, default=None, help="default: the released 48")
-    rand.add_argument("--extra-msa-blocks", type=int, default=None, help="default: the released 4")
-    rand.add_argument("--template-blocks", type=int, default=None, help="default: the released 2")
-    rand.add_argument("--seed", type=int, default=0)
+    rand.add_argument("--evoformer-blocks", type=positive_int, default=None, help="default: the released 48")
+    rand.add_argument("--extra-msa-blocks", type=positive_int, default=None, help="default: the released 4")
+    rand.add_argument("--template-blocks", type=positive_int, default=None, help="default: the released 2")
+    rand.add_argument("--seed", type=non_negative_int, default=0)
     rand.add_argument("--out", required=True, type=Path, help="output .npz")
     rand.set_defaults(func=_random)
 

@@ -23,6 +23,13 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from alphafold.cli.argtypes import (
+    chunk_size,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
 from alphafold.errors import UserError
 from alphafold.io_utils import write_text_atomic
 
@@ -50,18 +57,20 @@ def register(subparsers) -> None:
     p.add_argument("--output-dir", required=True, help="directory for <target>.npz outputs")
     p.add_argument("--params-dir", required=True, help="directory holding params_<preset>.npz")
     p.add_argument("--preset", help="params preset, e.g. model_1_ptm (default: the only params file)")
-    p.add_argument("--tp", type=int, help="gang size P for every target (default: route by memory)")
-    p.add_argument("--max-tp", type=int, default=1, help="largest gang when routing by memory")
-    p.add_argument("--memory-budget-gb", type=float, default=16.0, help="memory per device when routing")
+    p.add_argument("--tp", type=positive_int, help="gang size P for every target (default: route by memory)")
+    p.add_argument("--max-tp", type=positive_int, default=1, help="largest gang when routing by memory")
+    p.add_argument("--memory-budget-gb", type=positive_float, default=16.0,
+                   help="memory per device when routing")
     p.add_argument("--ray-address", help="join this Ray cluster instead of starting a local one")
-    p.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray (default: all)")
-    p.add_argument("--num-actors", type=int, default=1, help="single actors serving short targets")
-    p.add_argument("--cpus-per-rank", type=float, default=1.0)
-    p.add_argument("--gpus-per-rank", type=float, default=0.0, help="> 0 runs on CUDA with NCCL")
-    p.add_argument("--num-recycle", type=int, help="recycles (default: what the features carry)")
-    p.add_argument("--chunk-size", default="auto", help="rows per chunk: an int, 'none' or 'auto'")
-    p.add_argument("--max-attempts", type=int, default=3, help="tries per target when a worker dies")
-    p.add_argument("--timeout", type=float, default=600.0, help="seconds to place and form a gang")
+    p.add_argument("--num-cpus", type=positive_int, default=None, help="CPUs of the local Ray (default: all)")
+    p.add_argument("--num-actors", type=positive_int, default=1, help="single actors serving short targets")
+    p.add_argument("--cpus-per-rank", type=non_negative_float, default=1.0)
+    p.add_argument("--gpus-per-rank", type=non_negative_float, default=0.0, help="> 0 runs on CUDA with NCCL")
+    p.add_argument("--num-recycle", type=non_negative_int, help="recycles (default: what the features carry)")
+    p.add_argument("--chunk-size", type=chunk_size, default="auto",
+                   help="rows per chunk: an int, 'none' or 'auto'")
+    p.add_argument("--max-attempts", type=positive_int, default=3, help="tries per target when a worker dies")
+    p.add_argument("--timeout", type=positive_float, default=600.0, help="seconds to place and form a gang")
     p.add_argument("--overwrite", action="store_true", help="predict targets whose output exists")
     p.set_defaults(func=run)
 
@@ -78,20 +87,6 @@ def _params_file(params_dir: Path, preset: str | None) -> Path:
     if len(found) != 1:
         raise UserError(str(params_dir), f"holds {len(found)} params_*.npz files; choose one with --preset")
     return found[0]
-
-
-def _chunk_size(text: str):
-    if text == "auto":
-        return "auto"
-    if text.lower() == "none":
-        return None
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise UserError("--chunk-size", f"must be a positive integer, 'none' or 'auto', not {text!r}")
-    return value
 
 
 def cpus_per_rank(requested: float, num_cpus: int | None, largest_gang: int) -> float:
@@ -112,8 +107,6 @@ def run(args: argparse.Namespace) -> int:
     from alphafold.runtime.routing import RoutingPolicy, choose_tp
     from alphafold.runtime.targets import discover_targets
 
-    if args.tp is not None and args.tp < 1:
-        raise UserError("--tp", f"must be at least 1, not {args.tp}")
     out_dir = Path(args.output_dir)
     params = _params_file(Path(args.params_dir), args.preset)
     targets = discover_targets(args.features_dir, out_dir)
@@ -122,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     for name in skipped:
         log.info("%s: output exists, skipped", name)
     device = "cuda" if args.gpus_per_rank > 0 else "cpu"
-    options = RuntimeOptions(chunk_size=_chunk_size(args.chunk_size), num_recycle=args.num_recycle,
+    options = RuntimeOptions(chunk_size=args.chunk_size, num_recycle=args.num_recycle,
                              device=device)
     factory = PredictorFactory(str(params), args.preset, options)
     if args.tp is not None:

@@ -6,6 +6,7 @@ import argparse
 import collections
 import logging
 
+from alphafold.cli.argtypes import positive_int
 from alphafold.data import inputs
 from alphafold.errors import UserError
 from alphafold.io_utils import write_text_atomic
@@ -15,7 +16,7 @@ logger = logging.getLogger(__name__)
 
 def add_tier_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--single-device-max-length", type=int, default=inputs.TierPolicy.single_device_max_length,
+        "--single-device-max-length", type=positive_int, default=inputs.TierPolicy.single_device_max_length,
         metavar="L", help="longest sequence one device fits (default %(default)s); P devices fit L*sqrt(P)")
     parser.add_argument("--device-counts", default=",".join(map(str, inputs.TierPolicy.device_counts)),
                         metavar="P,P,...", help="device counts of the tiers (default %(default)s)")

@@ -9,6 +9,7 @@ import zipfile
 
 import numpy as np
 
+from alphafold.cli.argtypes import non_negative_int, positive_int
 from alphafold.data.processing import ProcessingConfig, process_features
 from alphafold.errors import UserError
 from alphafold.io_utils import load_npz, save_npz_atomic
@@ -27,16 +28,18 @@ def register(subparsers) -> None:
     p.add_argument("raw", metavar="RAW.npz", help="raw features (docs/contracts.md)")
     p.add_argument("--preset", required=True, metavar="NAME",
                    help="model_1 .. model_5 or model_1_ptm .. model_5_ptm (decides templates and sizes)")
-    p.add_argument("--num-recycle", type=int, default=3, metavar="N",
+    p.add_argument("--num-recycle", type=non_negative_int, default=3, metavar="N",
                    help="recycles after the first pass; N+1 samples are made (default %(default)s)")
-    p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the random draws (default 0)")
+    p.add_argument("--seed", type=non_negative_int, default=0, metavar="S",
+                   help="seed of the random draws (default 0)")
     p.add_argument("--out", required=True, metavar="PROCESSED.npz")
-    p.add_argument("--max-msa-clusters", type=int, default=None, metavar="N",
+    p.add_argument("--max-msa-clusters", type=positive_int, default=None, metavar="N",
                    help="MSA rows before the template reduction (default 512; templated presets keep "
                         "N - max_templates cluster centres)")
-    p.add_argument("--max-extra-msa", type=int, default=None, metavar="N",
+    p.add_argument("--max-extra-msa", type=non_negative_int, default=None, metavar="N",
                    help="extra MSA rows (default per preset: 5120 for models 1, 3, 4; 1024 for 2, 5)")
-    p.add_argument("--max-templates", type=int, default=None, metavar="N", help="templates (default 4)")
+    p.add_argument("--max-templates", type=non_negative_int, default=None, metavar="N",
+                   help="templates (default 4)")
     p.add_argument("--rng", choices=("deepmind", "numpy"), default="deepmind",
                    help="random draws: 'deepmind' reproduces DeepMind's pipeline for the seed (TF's Philox "
                         "stream), 'numpy' uses numpy's generator (default %(default)s)")
@@ -54,8 +57,6 @@ def _load_raw(path: str) -> dict[str, np.ndarray]:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.num_recycle < 0:
-        raise UserError(None, f"--num-recycle must be >= 0, got {args.num_recycle}")
     config = ProcessingConfig.from_preset(
         args.preset, num_recycle=args.num_recycle, max_msa_clusters=args.max_msa_clusters,
         max_extra_msa=args.max_extra_msa, max_templates=args.max_templates)

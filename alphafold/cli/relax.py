@@ -7,6 +7,7 @@ import json
 import logging
 from pathlib import Path
 
+from alphafold.cli.argtypes import non_negative_float, positive_int
 from alphafold.errors import UserError
 from alphafold.io_utils import write_text_atomic
 
@@ -32,8 +33,10 @@ def register(subparsers) -> None:
         choices=["auto", "CPU", "CUDA", "OpenCL", "Reference"],
         help="OpenMM platform (auto: CUDA when present, else CPU)",
     )
-    p.add_argument("--stiffness", type=float, default=10.0, help="restraint, kcal/mol/Å² (default 10)")
-    p.add_argument("--max-outer-iterations", type=int, default=3, help="violation-driven rounds (default 3)")
+    p.add_argument("--stiffness", type=non_negative_float, default=10.0,
+                   help="restraint, kcal/mol/Å² (default 10)")
+    p.add_argument("--max-outer-iterations", type=positive_int, default=3,
+                   help="violation-driven rounds (default 3)")
     p.set_defaults(func=run)
 
 
@@ -42,8 +45,6 @@ def run(args: argparse.Namespace) -> int:
     from alphafold.relax.amber import AmberRelaxer, RelaxConfig
 
     chain = read_structure(args.input, args.chain)
-    if args.max_outer_iterations < 1 or args.stiffness < 0:
-        raise UserError(None, "--max-outer-iterations must be >= 1 and --stiffness >= 0")
     try:
         relaxer = AmberRelaxer(
             RelaxConfig(

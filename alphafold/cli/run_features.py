@@ -12,54 +12,12 @@ import time
 import zipfile
 from pathlib import Path
 
+from alphafold.cli.argtypes import chunk_size, non_negative_float, non_negative_int, positive_int
 from alphafold.errors import UserError
 from alphafold.io_utils import load_npz, save_npz_atomic
 from alphafold.model.options import RuntimeOptions
 
 log = logging.getLogger(__name__)
-
-
-def _chunk_size(text: str) -> int | str | None:
-    if text == "auto":
-        return "auto"
-    if text == "none":
-        return None
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a positive integer, 'auto' or 'none', got {text!r}"
-        ) from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"chunk size must be >= 1, got {value}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    value = _non_negative_int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -74,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--output", required=True, type=Path, help="output .npz (written atomically)")
     parser.add_argument(
         "--num-recycle",
-        type=_non_negative_int,
+        type=non_negative_int,
         default=None,
         help="recycles after the first pass (default: the features' recycle axis - 1)",
     )
@@ -83,20 +41,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--chunk-size",
-        type=_chunk_size,
+        type=chunk_size,
         default="auto",
         help="rows per chunk: an integer, 'auto' (from free memory) or 'none' (default auto)",
     )
     parser.add_argument(
         "--recycle-tolerance",
-        type=_non_negative_float,
+        type=non_negative_float,
         default=0.0,
         help="stop early when the CA RMS movement falls below this (Å); 0 never stops early",
     )
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda:0")
     parser.add_argument(
         "--tp",
-        type=_positive_int,
+        type=positive_int,
         default=1,
         help="ranks sharing the pair representation (tensor parallel; gloo on CPU, NCCL on cuda)",
     )
