@@ -19,14 +19,21 @@ def test_negative_max_templates_is_rejected_through_the_cli(cli, tmp_path):
     proc = cli("features", str(tmp_path / "query.fasta"), "--output-dir", out, "--max-templates", "-1",
                check=False)
     assert proc.returncode == 2
-    lines = proc.stderr.strip().splitlines()
-    # argparse prints the usage, then one error line; no traceback, no work started
-    assert lines[-1] == (
-        "alphafold features: error: argument --max-templates: expected an integer >= 0, got '-1'"
-    )
-    assert sum("error" in line for line in lines) == 1
-    assert "Traceback" not in proc.stderr
+    # one line, like a UserError: no usage dump, no traceback, no work started
+    assert proc.stderr.splitlines() == [
+        "alphafold features: error: argument --max-templates: expected an integer >= 0, got '-1' "
+        "(see 'alphafold features --help')"
+    ]
     assert not out.exists()
+
+
+def test_any_bad_command_line_is_one_line(cli):
+    proc = cli("params", "random", "--preset", "model_1", check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        "alphafold params random: error: the following arguments are required: --out "
+        "(see 'alphafold params random --help')"
+    ]
 
 
 def _subparser(parser: argparse.ArgumentParser, *names: str) -> argparse.ArgumentParser:
@@ -92,7 +99,7 @@ def test_every_subcommand_rejects_bad_counts_at_parse_time(parser, capsys, path,
     with pytest.raises(SystemExit) as exc:
         parser.parse_args([*path, *required, option, bad])
     assert exc.value.code == 2
-    err = capsys.readouterr().err.strip().splitlines()[-1]
+    (err,) = capsys.readouterr().err.strip().splitlines()
     assert err.startswith(f"alphafold {' '.join(path)}: error: argument {option}: expected a")
     assert message in err
 

@@ -5,7 +5,8 @@ Every module in this package that defines ``register(subparsers)`` contributes o
 code). Modules are discovered, so a new stage adds a file here and touches nothing else.
 
 User errors (bad input files, bad options) are raised as :class:`alphafold.errors.UserError` and printed
-as one line naming the file, record and problem, with exit code 2; no traceback.
+as one line naming the file, record and problem, with exit code 2; no traceback. A command line argparse
+refuses (a missing or unknown option, a bad value: see ``argtypes``) is reported the same way.
 """
 
 from __future__ import annotations
@@ -20,8 +21,18 @@ from alphafold import __version__
 from alphafold.errors import UserError
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad command line is reported like a UserError: one line, exit code 2.
+
+    Subcommand parsers are made with the class of their parent, so every subcommand reports this way.
+    """
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="alphafold",
         description="AlphaFold2 structure prediction for HPC: features, prediction, outputs, campaigns.",
     )
