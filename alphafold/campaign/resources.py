@@ -14,6 +14,10 @@ Models behind the defaults:
 - **predict**: the pair representation and its attention intermediates grow as ``L^2``; with chunking the
   peak is about ``base + per_residue2 * L^2`` per device (split across ``devices`` in a sharded tier);
   time grows between ``L^2`` and ``L^3``; ``per_target`` minutes are for a 400-residue target.
+
+Every job also gets ``minutes_base`` of wall time whatever its targets: start-up, a local Ray, loading the
+weights, a slow shared file system. Without it a batch of short targets was given SLURM's one-minute floor
+and a prediction job was killed by its time limit while Ray was still starting.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ class StageResources:
     mem_mb_per_residue: float = 0.0
     mem_mb_per_residue2: float = 0.0
     minutes_per_target: float = 1.0
+    minutes_base: float = 10.0
     length_exponent: float = 1.0
     max_mem_mb: int = 1_000_000
     max_runtime_min: int = 7 * 24 * 60
@@ -52,8 +57,9 @@ def memory_mb(stage: StageResources, max_length: int, attempt: int = 1, devices:
 
 
 def runtime_min(stage: StageResources, lengths_sum_scaled: float, attempt: int = 1) -> int:
-    """Wall time in minutes: the per-target estimate summed over the batch, times the attempt, capped."""
-    estimate = max(1.0, stage.minutes_per_target * lengths_sum_scaled)
+    """Wall time in minutes: the job's fixed start-up plus the per-target estimate summed over the batch,
+    times the attempt, capped."""
+    estimate = max(1.0, stage.minutes_base + stage.minutes_per_target * lengths_sum_scaled)
     return int(min(math.ceil(estimate * max(attempt, 1)), stage.max_runtime_min))
 
 

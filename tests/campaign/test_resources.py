@@ -36,10 +36,11 @@ def test_memory_doubles_per_attempt_and_is_capped():
 def test_runtime_scales_with_work_and_attempt():
     b = batch([400, 400, 200])
     assert scaled_work(b, 1.0) == pytest.approx(2.5)
-    assert runtime_min(FEATURES, scaled_work(b, 1.0), 1) == 25
-    assert runtime_min(FEATURES, scaled_work(b, 1.0), 3) == 75
+    assert runtime_min(FEATURES, scaled_work(b, 1.0), 1) == 10 + 25  # start-up + the targets
+    assert runtime_min(FEATURES, scaled_work(b, 1.0), 3) == 3 * 35
     assert runtime_min(PREDICT, 100.0, 9) == 600  # capped
-    assert runtime_min(FEATURES, 0.001) == 1  # at least a minute
+    assert runtime_min(FEATURES, 0.001) == 11  # tiny targets still get the job's start-up time
+    assert runtime_min(StageResources(1, minutes_base=0), 0.001) == 1  # and never less than a minute
 
 
 def test_quadratic_work_bounds_by_longest_member():
