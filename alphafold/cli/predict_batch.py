@@ -8,7 +8,8 @@ worker); a target whose output already exists is skipped unless ``--overwrite``.
 records each target's status, gang size, attempts and error. Targets are routed to a single actor or a
 gang of P actors sharing the pair representation: ``--tp P`` forces P for every target; otherwise the
 memory model picks the smallest P <= ``--max-tp`` that fits ``--memory-budget-gb`` per device. A local
-Ray is started (loopback only) unless ``--ray-address`` names a running cluster.
+Ray is started (loopback only) unless ``--ray-address`` names a running cluster; joining it is bounded by
+``--connect-timeout`` (an address where no Ray answers is an error, never an endless wait).
 Exit code 0 when every target is done or skipped, 1 when any failed or was refused, 2 on bad input.
 """
 
@@ -20,7 +21,11 @@ import logging
 import os
 import re
 import shutil
+import socket
+import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 from alphafold.cli.argtypes import (
@@ -61,7 +66,10 @@ def register(subparsers) -> None:
     p.add_argument("--max-tp", type=positive_int, default=1, help="largest gang when routing by memory")
     p.add_argument("--memory-budget-gb", type=positive_float, default=16.0,
                    help="memory per device when routing")
-    p.add_argument("--ray-address", help="join this Ray cluster instead of starting a local one")
+    p.add_argument("--ray-address", help="join this Ray cluster (HOST:PORT of its head) instead of starting "
+                                         "a local one")
+    p.add_argument("--connect-timeout", type=float, default=60.0,
+                   help="seconds to wait for the cluster at --ray-address to answer")
     p.add_argument("--num-cpus", type=positive_int, default=None, help="CPUs of the local Ray (default: all)")
     p.add_argument("--num-actors", type=positive_int, default=1, help="single actors serving short targets")
     p.add_argument("--cpus-per-rank", type=non_negative_float, default=1.0)
@@ -199,7 +207,7 @@ def _with_ray(args: argparse.Namespace, work):
 
     temp = None
     if args.ray_address:
-        ray.init(address=args.ray_address, logging_level="WARNING")
+        join_cluster(args.ray_address, args.connect_timeout)
     else:
         for key, value in LOCAL_RAY_ENV.items():
             os.environ.setdefault(key, value)
@@ -212,3 +220,59 @@ def _with_ray(args: argparse.Namespace, work):
         ray.shutdown()
         if temp:
             shutil.rmtree(temp, ignore_errors=True)
+
+
+def join_cluster(address: str, timeout_s: float) -> None:
+    """``ray.init(address=...)``, bounded by ``timeout_s``.
+
+    Ray itself retries an unreachable head for many minutes, so first the head's port is probed (until it
+    accepts or the time is up: a head still starting gets the whole window), then ``ray.init`` runs under a
+    watchdog: a port that accepts but never answers as Ray ends the process with the error (exit code 2)
+    instead of waiting on. Nothing has been written at this point, so nothing is lost.
+    """
+    import ray
+
+    if address != "auto":
+        host, _, port = address.split("://", 1)[-1].rpartition(":")
+        if not host or not port.isdigit():
+            raise UserError("--ray-address", f"{address!r} is not HOST:PORT of a Ray head")
+        _wait_for_port(host, int(port), timeout_s, address)
+    joined = threading.Event()
+
+    def give_up() -> None:
+        if not joined.is_set():
+            print(f"alphafold predict-batch: error: --ray-address: {address} accepts connections but no Ray "
+                  f"cluster answered within {timeout_s:.0f} s (--connect-timeout)",
+                  file=sys.stderr, flush=True)
+            os._exit(2)
+
+    watchdog = threading.Timer(timeout_s, give_up)
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        ray.init(address=address, logging_level="WARNING")
+    except (ConnectionError, RuntimeError, ValueError) as err:
+        lines = str(err).strip().splitlines()
+        raise UserError("--ray-address", f"could not join the Ray cluster at {address}: "
+                                         f"{lines[-1] if lines else type(err).__name__}") from err
+    finally:
+        joined.set()
+        watchdog.cancel()
+    resources = ray.cluster_resources()
+    log.info("joined the Ray cluster at %s: %d node(s), %g CPUs, %g GPUs", address,
+             sum(1 for node in ray.nodes() if node.get("Alive")), resources.get("CPU", 0),
+             resources.get("GPU", 0))
+
+
+def _wait_for_port(host: str, port: int, timeout_s: float, address: str) -> None:
+    """Return once ``host:port`` accepts a TCP connection; UserError when it has not within ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=max(min(5.0, timeout_s), 0.1)):
+                return
+        except OSError as err:
+            if time.monotonic() + 1.0 > deadline:
+                raise UserError("--ray-address", f"no Ray head answers at {address} within {timeout_s:.0f} s "
+                                                 f"({err.strerror or err}); is the cluster running?") from err
+        time.sleep(1.0)
