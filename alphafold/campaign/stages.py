@@ -107,6 +107,7 @@ def predict_work(job: BatchJob, pending: list[dict]) -> dict[str, Outcome]:
         runnable.append(member)
     if not runnable:
         return outcomes
+    discard_other_settings(paths["out"], job.digest, [m["key"] for m in runnable])
     cmd = alphafold_cmd("predict-batch", staging, "--output-dir", paths["out"],
                         "--params-dir", params_dir(job), "--preset", c["model"]["preset"],
                         "--max-tp", job.devices,
@@ -142,6 +143,26 @@ def predict_work(job: BatchJob, pending: list[dict]) -> dict[str, Outcome]:
             outcomes[key] = Outcome({}, CommandResult(result.returncode or 1, result.seconds), 0.0,
                                     "refused" if status == "refused" else None)
     return outcomes
+
+
+def discard_other_settings(out_dir: Path, digest: str, keys: list[str]) -> list[Path]:
+    """Remove the prediction outputs of ``keys`` made under other settings than ``digest``.
+
+    predict-batch keeps every output that exists, so that a rerun after an interruption predicts nothing
+    twice. That is right only for outputs of the same settings: after a change of preset, params or
+    recycles the old files must go. The batch's output directory records the digest it was filled under
+    (``settings.txt``); the keys passed are the pending ones (no completion record for ``digest``).
+    """
+    stamp = out_dir / "settings.txt"
+    removed = []
+    if stamp.is_file() and stamp.read_text().strip() != digest:
+        for key in keys:
+            path = out_dir / f"{key}.npz"
+            if path.is_file():
+                path.unlink()
+                removed.append(path)
+    write_text_atomic(stamp, digest + "\n")
+    return removed
 
 
 def recorded_predict_seconds(prediction: Path) -> float:

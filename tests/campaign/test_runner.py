@@ -110,3 +110,62 @@ def test_batch_at_once_records_each_target(tmp_path):
     m = json.loads(manifest.read_text())
     assert m["done"] == ["k0"]
     assert m["failed"] == {"k1": "refused", "k2": "missing_output", "k3": "missing_output"}
+
+
+def test_prediction_outputs_kept_for_a_rerun_discarded_on_new_settings(tmp_path, monkeypatch):
+    """predict-batch keeps existing outputs (a rerun after an interruption predicts nothing twice); the
+    prediction stage first removes the pending targets' outputs made under other settings, so a changed
+    preset or recycle count is predicted again instead of reusing the old files."""
+    import numpy as np
+
+    from alphafold.campaign import stages
+    from alphafold.campaign.runner import run_batch_at_once
+    from alphafold.io_utils import save_npz_atomic
+
+    served: list[list[str]] = []
+    kill_after: list[int] = []  # [n]: the next call is interrupted after n targets
+
+    def fake_predict_batch(cmd, log_path, timeout=None):
+        # predict-batch's contract: <key>.npz per staged features file, existing outputs skipped.
+        staging, out = Path(cmd[cmd.index("predict-batch") + 1]), Path(cmd[cmd.index("--output-dir") + 1])
+        report: dict = {}
+        served.append([])
+        for f in sorted(staging.glob("*.npz")):
+            target = out / f.name
+            if target.exists():
+                report[f.stem] = {"status": "skipped"}
+                continue
+            if kill_after and len(served[-1]) == kill_after[0]:
+                kill_after.clear()
+                raise SystemExit(143)  # SIGTERM (a cancelled job) in the middle of the batch
+            seconds = float(len(served))
+            save_npz_atomic(target, {"meta/timings/predict": np.array(seconds)})
+            report[f.stem] = {"status": "done", "seconds": seconds, "attempts": 1, "tp": 1}
+            served[-1].append(f.stem)
+        (out / "predict_batch.json").write_text(json.dumps(report))
+        return CommandResult(0, 0.1)
+
+    monkeypatch.setattr(stages, "run_logged", fake_predict_batch)
+    config = {"model": {"preset": "model_1_ptm", "params_dir": str(tmp_path), "num_recycle": 0},
+              "predict": {"memory_budget_gb": 1, "max_attempts": 1, "device": "cpu", "ray_address": None}}
+    ledger = Ledger.of(tmp_path)
+    for m in MEMBERS[:2]:
+        features = tmp_path / f"{m['key']}.features.npz"
+        features.write_bytes(b"")
+        ledger.mark_done("features", m["key"], "f", 0.0, outputs={"processed": str(features)})
+
+    def run(recycles):
+        job = BatchJob(stage="predict", batch="s-1", members=MEMBERS[:2], config=config,
+                       output_dir=tmp_path, settings={"num_recycle": recycles})
+        return run_batch_at_once(job, stages.predict_work, tmp_path / "manifest.json")
+
+    assert run(0) == 0
+    kill_after.append(1)
+    with pytest.raises(SystemExit):
+        run(3)  # new settings: both predicted again, interrupted after k0
+    assert run(3) == 0  # the rerun: k0 of these settings kept, k1 predicted
+    k0 = ledger.read_record("predict", "k0")
+    assert k0["outputs"]["reused"] and k0["seconds"] == 2.0  # the time it took in the interrupted call
+    assert run(1) == 0  # other settings again: both predicted
+    assert served == [["k0", "k1"], ["k0"], ["k1"], ["k0", "k1"]]
+    assert ledger.read_record("predict", "k0")["seconds"] == 4.0
