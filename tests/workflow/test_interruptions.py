@@ -1,15 +1,19 @@
 """Every kind of local interruption, then the documented rerun command (docs/campaigns.md).
 
-- kill -9 of Snakemake and everything in its process group, in the middle of each stage in turn (the first
-  stage, prediction while its local Ray runs, outputs), each followed by ``--unlock`` and the same command;
-- a fold-worker Ray actor killed (SIGKILL, found by the pid the driver logs) while it predicts a target:
-  the runtime retries the target on a new actor and the workflow finishes by itself.
+One tiny campaign (three random proteins in one batch, the reduced random-weight model, no recycles) is
+interrupted at every stage, each interruption found by watching the ledger, the outputs and the logs:
 
-(A cancelled SLURM job: tests/workflow/test_slurm.py.) Each test checks that no finished target was
-recomputed (every file a finished target owns keeps its inode and mtime, no second ``started`` event, the
-ledger's timings kept), that nothing of the interrupted run is left running, and that every output of the
-campaign loads whole. The campaigns are tiny random proteins in one batch with the reduced random-weight
-model and no recycles; the kill points are found by watching the ledger, the outputs and the logs.
+1. kill -9 of Snakemake and everything in its process group mid-way through the first stage;
+2. kill -9 of Snakemake mid-way through prediction, its local Ray running (one target predicted);
+3. in the rerun, the fold-worker Ray actor is killed (SIGKILL to the pid the driver logs) while it predicts
+   a target: the runtime retries the target on a new worker and the run carries on by itself, until
+4. kill -9 of Snakemake mid-way through outputs;
+
+after each kill of Snakemake: ``--unlock``, then the same command; the last one finishes the campaign.
+(A cancelled SLURM job: tests/workflow/test_slurm.py.) Checked: no finished target recomputed (every file
+a finished target owns keeps its inode and mtime; no second ``started`` event; prediction outputs kept and
+their timings in the ledger), nothing of a killed run left running, every output of the campaign whole.
+One campaign for all of them keeps CI short (each run is the rerun of the previous interruption).
 """
 
 from __future__ import annotations
@@ -44,31 +48,66 @@ from tests.workflow.conftest import (
 pytestmark = [pytest.mark.slow, pytest.mark.distributed]
 
 N = len(TINY_LENGTHS)
-# Where Snakemake is killed, in this order, in one campaign: the first stage (by the ledger's stage list,
-# so a split of the feature stage moves the point with it), prediction, outputs.
-KILL_POINTS = (STAGES[0], "predict", "outputs")
+# The interruptions of each run of the documented command, in order; the first stage is taken from the
+# ledger's stage list, so a split or rename of the feature stages moves the kill point with it.
+RUNS = ([("snakemake", STAGES[0])],
+        [("snakemake", "predict")],
+        [("actor", "predict"), ("snakemake", "outputs")])
+
+DISPATCH = re.compile(r"(\w+) \(\d+ residues\) -> gang of \d+ \(pids \[([\d, ]+)\]\), attempt (\d+)")
 
 
-def test_kill_9_of_snakemake_in_every_stage_then_rerun_recomputes_nothing(tmp_path, shared_params):
+def predict_calls(out) -> list[str]:
+    """The prediction job's log (appended to by every run), split into its predict-batch calls."""
+    text = "".join(p.read_text() for p in sorted((out / "logs" / "predict").rglob("*.log")))
+    return text.split("temporary directory")[1:]
+
+
+def serving_unfinished(out, calls_before: int) -> tuple[str, int] | None:
+    """(target, worker pid) when the worker of a predict-batch call newer than ``calls_before`` predicts a
+    target whose output does not exist yet while another target's does; from the driver's dispatch lines."""
+    done = predict_outputs(out)
+    calls = predict_calls(out)
+    if len(calls) <= calls_before or not done:
+        return None
+    dispatched = DISPATCH.findall(calls[-1])
+    if not dispatched:
+        return None
+    key, pids, _ = dispatched[-1]
+    return None if key in done else (key, int(pids.split(",")[0]))
+
+
+def test_every_local_interruption_then_rerun_recomputes_nothing(tmp_path, shared_params):
     out, args = tiny_campaign(tmp_path, params_dir=shared_params)
     mark = process_mark()
     snapshot: dict = {}
     finished_at_kill: dict[str, set[str]] = {}
+    actor_killed: tuple[str, int] | None = None
     try:
-        for n_run, stage in enumerate(KILL_POINTS):
+        for n_run, interruptions in enumerate(RUNS):
             log = tmp_path / f"run{n_run}.log"
             # The documented command (the first time, or the rerun after --unlock).
+            calls_before = len(predict_calls(out))
             proc = start_snakemake(*args, log=log, env=mark, timeout=600)
             try:
-                wait_for(lambda: finished_keys(out, stage) or proc.poll() is not None, timeout=400,  # noqa: B023
-                         interval=0.1, what=f"the first finished target of {stage}")
+                for kind, stage in interruptions:
+                    if kind == "actor":
+                        actor_killed = wait_for(
+                            lambda: serving_unfinished(out, calls_before) or proc.poll() is not None,  # noqa: B023
+                            timeout=400, interval=0.1, what="a worker mid-target")
+                        assert proc.poll() is None, log.read_text()[-3000:]
+                        os.kill(actor_killed[1], signal.SIGKILL)
+                        continue
+                    wait_for(lambda: finished_keys(out, stage) or proc.poll() is not None,  # noqa: B023
+                             timeout=400, interval=0.1, what=f"the first finished target of {stage}")
+                    kill_group(proc)  # SIGKILL to Snakemake and the stage command (and its Ray) in its group
+                    # Nothing of the killed run may keep running (a local Ray's daemons and actors included).
+                    no_marked_process_left(mark)
+                    done = finished_keys(out, stage)
+                    assert 1 <= len(done) < N, f"{stage}: {done}\n{log.read_text()[-3000:]}"
+                    finished_at_kill[stage] = done
             finally:
-                kill_group(proc)  # SIGKILL to Snakemake and the stage command (and its Ray) in its group
-            # Nothing of the killed run may keep running (a local Ray's daemons and actors included).
-            no_marked_process_left(mark)
-            done = finished_keys(out, stage)
-            assert 1 <= len(done) < N, f"{stage}: {done}\n{log.read_text()[-3000:]}"
-            finished_at_kill[stage] = done
+                kill_group(proc)
             assert not changed(snapshot, out), "a target finished before an earlier kill was redone"
             snapshot.update(finished_artifacts(out))
             run_snakemake(*args, "--unlock", env=mark, timeout=120)
@@ -80,11 +119,12 @@ def test_kill_9_of_snakemake_in_every_stage_then_rerun_recomputes_nothing(tmp_pa
     check_finished_campaign(out)
     assert not changed(snapshot, out), "a finished target was recomputed or rewritten"
     # Per-target stages: no second start of a target that was finished when it was killed.
-    for stage in KILL_POINTS:
+    for stage, done in finished_at_kill.items():
         if stage != "predict":
-            assert all(starts(out, stage)[k] == 1 for k in finished_at_kill[stage]), starts(out, stage)
-    # Prediction (one call per batch): the rerun skipped the outputs that existed, and the ledger keeps
-    # the wall time each took when it was computed (read back from the output's own record).
+            assert all(starts(out, stage)[k] == 1 for k in done), starts(out, stage)
+    # Prediction (one predict-batch call per batch). The call after the kill of Snakemake skipped the
+    # outputs that existed, the ledger keeping the wall time each took (the output's own record); in it
+    # the killed worker's target was predicted again by a new worker, and only that one.
     report = json.loads(next((out / "predict" / "outputs").glob("*/predict_batch.json")).read_text())
     ledger = Ledger.of(out)
     for key in finished_at_kill["predict"]:
@@ -92,57 +132,13 @@ def test_kill_9_of_snakemake_in_every_stage_then_rerun_recomputes_nothing(tmp_pa
         with np.load(predict_outputs(out)[key], allow_pickle=False) as f:
             took = float(f["meta/timings/predict"])
         assert took > 0 and ledger.read_record("predict", key)["seconds"] == pytest.approx(took, abs=1e-3)
-    assert {k for k, r in report.items() if r["status"] == "done"} == {
-        k for k in ledger.done_keys("predict") if k not in finished_at_kill["predict"]}
-    # The killed run's local Ray could not remove its temporary directory; the rerun's did.
+    key, pid = actor_killed
+    assert key not in finished_at_kill["predict"]
+    assert report[key]["status"] == "done" and report[key]["attempts"] == 2, report
+    assert pid not in report[key]["pids"]  # served again by a new worker
+    assert ledger.read_record("predict", key)["outputs"]["attempts"] == 2
+    assert all(r["attempts"] == 1 for k, r in report.items() if r["status"] == "done" and k != key), report
+    # The killed runs' local Ray could not remove its temporary directory; the rerun's did.
     logs = "".join(p.read_text() for p in (out / "logs" / "predict").rglob("*.log"))
     temps = re.findall(r"temporary directory (\S+)", logs)
     assert len(temps) == 2 and not any(os.path.exists(t) for t in temps), temps
-
-
-DISPATCH = re.compile(r"(\w+) \(\d+ residues\) -> gang of \d+ \(pids \[([\d, ]+)\]\), attempt (\d+)")
-
-
-def serving_unfinished(out) -> tuple[str, list[int]] | None:
-    """(target, worker pids) when a worker has started a target whose output does not exist yet, after at
-    least one other target finished; from the prediction job's log, where the driver logs each dispatch."""
-    done = predict_outputs(out)
-    if not done:
-        return None
-    text = "".join(p.read_text() for p in (out / "logs" / "predict").rglob("*.log"))
-    dispatched = DISPATCH.findall(text)
-    if not dispatched:
-        return None
-    key, pids, _ = dispatched[-1]
-    return None if key in done else (key, [int(p) for p in pids.split(",")])
-
-
-def test_killed_fold_worker_mid_target_is_retried_and_the_campaign_finishes(tmp_path, shared_params):
-    out, args = tiny_campaign(tmp_path, params_dir=shared_params)
-    mark = process_mark()
-    log = tmp_path / "run.log"
-    proc = start_snakemake(*args, log=log, env=mark, timeout=600)
-    try:
-        found = wait_for(lambda: serving_unfinished(out) or proc.poll() is not None, timeout=400,
-                         interval=0.1, what="a worker predicting a target after another finished")
-        assert proc.poll() is None, log.read_text()[-3000:]
-        key, pids = found
-        before = finished_artifacts(out)
-        finished = set(predict_outputs(out))
-        os.kill(pids[0], signal.SIGKILL)
-        rc = proc.wait(timeout=600)
-        assert rc == 0, log.read_text()[-5000:]
-        no_marked_process_left(mark, timeout=30)
-    finally:
-        if proc.poll() is None:
-            kill_group(proc)
-        kill_marked(mark)
-
-    check_finished_campaign(out)
-    assert not changed(before, out), "a finished target was recomputed"
-    report = json.loads(next((out / "predict" / "outputs").glob("*/predict_batch.json")).read_text())
-    assert report[key]["status"] == "done" and report[key]["attempts"] == 2, report
-    assert pids[0] not in report[key]["pids"]  # served again by a new worker
-    assert all(report[k]["attempts"] == 1 for k in finished), report
-    # The ledger says so too: the killed target took two attempts in its one prediction job.
-    assert Ledger.of(out).read_record("predict", key)["outputs"]["attempts"] == 2
