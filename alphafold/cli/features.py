@@ -8,7 +8,7 @@ import os
 
 from alphafold.cli.argtypes import non_negative_int, positive_int
 from alphafold.data import inputs
-from alphafold.data.msa_pipeline import MSA_MODES, DataConfig, FeatureBuilder
+from alphafold.data.msa_pipeline import MSA_MODES, STAGES, DataConfig, FeatureBuilder
 from alphafold.data.store import FeatureStore
 from alphafold.errors import UserError
 
@@ -23,10 +23,19 @@ def register(subparsers) -> None:
         "from prepare-targets) writes OUT/<target>/features.npz (AF2's raw features), the MSAs "
         "used (OUT/<target>/msas/) and OUT/<target>/features.json (tools, versions, databases, "
         "timings, hit counts). Searches are cached in --store by sequence, database identity and "
-        "settings, so reruns and repeated sequences reuse them.",
+        "settings, so reruns and repeated sequences reuse them. --stage splits the work as the "
+        "workflow does: `msa` writes OUT/<target>/msas/ and msas.json; `templates` reads them and writes "
+        "OUT/<target>/templates.npz and templates.json; `features` searches nothing and assembles "
+        "features.npz and features.json from those files; `all` (default) runs the three in turn.",
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT")
     p.add_argument("--output-dir", required=True, metavar="OUT")
+    p.add_argument(
+        "--stage",
+        choices=STAGES,
+        default="all",
+        help="run only the MSA search, the template search or the assembly of features (default %(default)s)",
+    )
     p.add_argument("--uniref90", metavar="FASTA", help="UniRef90-style FASTA database (jackhmmer/mmseqs2)")
     p.add_argument("--mgnify", metavar="FASTA", help="MGnify-style FASTA database (jackhmmer/mmseqs2)")
     p.add_argument("--bfd", metavar="DB", help="BFD-style HH-suite database prefix (hhblits)")
@@ -121,11 +130,12 @@ def run(args: argparse.Namespace) -> int:
             "[%d/%d] %s (%d residues, key %s)", index, len(targets), target.name, target.length, target.key
         )
         try:
-            builder.build(target, args.output_dir)
+            builder.build(target, args.output_dir, args.stage)
         except RuntimeError as err:  # a search tool failed on this target: say so, go on with the others
             logger.error("%s: failed: %s", target.name, err)
             failed.append(target.name)
-    logger.info("features for %d target(s) written under %s", len(targets) - len(failed), args.output_dir)
+    what = "features" if args.stage == "all" else f"stage {args.stage} outputs"
+    logger.info("%s for %d target(s) written under %s", what, len(targets) - len(failed), args.output_dir)
     if failed:
         logger.error("%d target(s) failed (exit code 1): %s", len(failed), ", ".join(failed))
         return 1
