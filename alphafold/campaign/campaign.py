@@ -107,12 +107,25 @@ class Campaign:
     # -- identities of what a stage's results depend on (their digest keys the completion records) ------
 
     def stage_settings(self, stage: str) -> dict:
+        """What a stage's results depend on. Each stage includes the digest of the one before, so a change
+        upstream (a new database, another MSA mode) recomputes that stage and every later one."""
         c = self.config
         db = c["databases"]
-        features = {
-            "databases": {k: file_identity(db[k]) for k in ("uniref90", "mgnify", "pdb_seqres", "mmcif_dir")},
-            "max_template_date": db["max_template_date"] if db["pdb_seqres"] else None,
+        msa = {
+            "databases": {k: file_identity(db[k]) for k in ("uniref90", "mgnify")},
             "msa_mode": c["features"]["msa_mode"],
+        }
+        if stage == "msa_search":
+            return msa
+        templates = {
+            "msa_search": settings_digest(msa),
+            "databases": {k: file_identity(db[k]) for k in ("pdb_seqres", "mmcif_dir")},
+            "max_template_date": db["max_template_date"] if db["pdb_seqres"] else None,
+        }
+        if stage == "template_search":
+            return templates
+        features = {
+            "template_search": settings_digest(templates),
             "max_msa_clusters": c["features"]["max_msa_clusters"],
             "max_extra_msa": c["features"]["max_extra_msa"],
             "preset": c["model"]["preset"], "num_recycle": c["model"]["num_recycle"],

@@ -27,6 +27,9 @@ from alphafold.io_utils import write_text_atomic
 
 log = logging.getLogger("alphafold.campaign")
 
+# The `alphafold` subcommands the summary job runs (the campaign page), beside the stages' (stages.py).
+SUMMARY_COMMANDS = ("report",)
+
 
 def setup_logging(log_path: str) -> None:
     Path(log_path).parent.mkdir(parents=True, exist_ok=True)
@@ -39,11 +42,13 @@ def stage_work(stage: str):
     """The per-target work function of a stage, after checking its commands exist here."""
     from alphafold.campaign import stages
 
-    table = {"features": (stages.FEATURES_COMMANDS, stages.features_work, False),
-             "predict": (stages.PREDICT_COMMANDS, stages.predict_work, True),
-             "outputs": (stages.OUTPUTS_COMMANDS, stages.outputs_work, False)}
-    commands, work, at_once = table[stage]
-    require_subcommands(commands)
+    table = {"msa_search": (stages.msa_search_work, False),
+             "template_search": (stages.template_search_work, False),
+             "features": (stages.features_work, False),
+             "predict": (stages.predict_work, True),
+             "outputs": (stages.outputs_work, False)}
+    work, at_once = table[stage]
+    require_subcommands(stages.STAGE_COMMANDS[stage])
     return work, at_once
 
 
@@ -54,6 +59,7 @@ def run_batch_job(smk) -> int:
         output_dir=Path(smk.config["output_dir"]), settings=dict(smk.params.settings),
         attempt=int(smk.resources.attempt), max_attempts=int(smk.config["campaign"]["retries"]) + 1,
         threads=int(smk.threads), devices=int(getattr(smk.wildcards, "devices", 1) or 1),
+        upstream=Path(smk.input.upstream) if hasattr(smk.input, "upstream") else None,
     )
     try:
         work, at_once = stage_work(stage)
@@ -79,9 +85,9 @@ def summary(smk) -> int:
          "failed": failed}, indent=1, sort_keys=True))
     log.info("campaign summary: %s; ledger table %s", counts, smk.output.ledger)
     targets_dir = campaign.output_dir / "targets"
-    if targets_dir.is_dir() and "report" in available_subcommands():
+    if targets_dir.is_dir() and set(SUMMARY_COMMANDS) <= available_subcommands():
         page = campaign.output_dir / "index.html"
-        result = run_logged(alphafold_cmd("report", targets_dir, "--output", page), Path(smk.log[0]))
+        result = run_logged(alphafold_cmd(*SUMMARY_COMMANDS, targets_dir, "--output", page), Path(smk.log[0]))
         if result.returncode != 0:
             log.error("the campaign page could not be written (see %s)", smk.log[0])
             return 1

@@ -28,7 +28,8 @@ from pathlib import Path
 
 from alphafold.io_utils import write_text_atomic
 
-STAGES = ("features", "predict", "outputs")
+# The per-target stages of a campaign, in workflow order (each is one rule, one batch job per batch).
+STAGES = ("msa_search", "template_search", "features", "predict", "outputs")
 
 # Failure types recorded in the ledger (and the summary): what a user or operator should do differs.
 FAILURE_TYPES = {

@@ -86,12 +86,12 @@ def render(progress: list[StageProgress], title: str, width: int = 30) -> str:
         filled = int(width * sp.done / sp.total) if sp.total else width
         bar = "#" * filled + "." * (width - filled)
         rate = sp.rate_per_hour()
-        lines.append(f"  {sp.stage:9s} [{bar}] {sp.done:>6d}/{sp.total:<6d} done  {sp.failed:>4d} failed  "
+        lines.append(f"  {sp.stage:15s} [{bar}] {sp.done:>6d}/{sp.total:<6d} done  {sp.failed:>4d} failed  "
                      f"{sp.running:>4d} running  {f'{rate:.0f}/h' if rate else '-':>8s}  "
                      f"ETA {_duration(sp.eta_seconds())}")
         if sp.failure_types:
             kinds = ", ".join(f"{k} {v}" for k, v in sp.failure_types.most_common())
-            lines.append(f"  {'':9s} failures: {kinds}")
+            lines.append(f"  {'':15s} failures: {kinds}")
     return "\n".join(lines)
 
 

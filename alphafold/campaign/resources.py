@@ -7,10 +7,11 @@ the SLURM profile maps them onto ``sbatch`` (``mem_mb`` → ``--mem``, ``runtime
 
 Models behind the defaults:
 
-- **features** (MSA + template search, feature building): memory is dominated by the search tool's
-  database buffers and the MSA itself, roughly ``base + per_residue * L`` for the longest target; time is
-  ``per_target`` minutes per target, scaled by length relative to 400 residues (jackhmmer is about linear
-  in query length).
+- **msa_search**, **template_search**, **features** (the CPU stages): memory is dominated by the search
+  tool's database buffers and the MSA itself, roughly ``base + per_residue * L`` for the longest target;
+  time is ``per_target`` minutes per target, scaled by length relative to 400 residues (jackhmmer and
+  hmmsearch are about linear in query length). The MSA search takes most of it; the template search
+  (one profile against PDB's sequences) and the feature building (no search) are much shorter.
 - **predict**: the pair representation and its attention intermediates grow as ``L^2``; with chunking the
   peak is about ``base + per_residue2 * L^2`` per device (split across ``devices`` in a sharded tier);
   time grows between ``L^2`` and ``L^3``; ``per_target`` minutes are for a 400-residue target.

@@ -112,12 +112,30 @@ class BatchJob:
     max_attempts: int = 1
     threads: int = 1
     devices: int = 1
+    upstream: Path | None = None  # the previous stage's batch manifest (this job's input), if any
     ledger: Ledger = field(init=False)
 
     def __post_init__(self):
         self.output_dir = Path(self.output_dir)
         self.ledger = Ledger.of(self.output_dir)
         self.digest = settings_digest(self.settings)
+        self._upstream_manifest: dict | None = None
+
+    def upstream_outputs(self, key: str) -> dict | None:
+        """The outputs the previous stage's manifest lists for ``key`` when that stage finished it and every
+        listed file is present; None otherwise (it failed there, or its files went missing)."""
+        if self.upstream is None:
+            return None
+        if self._upstream_manifest is None:
+            try:
+                self._upstream_manifest = json.loads(Path(self.upstream).read_text())
+            except (FileNotFoundError, json.JSONDecodeError):
+                self._upstream_manifest = {}
+        outputs = self._upstream_manifest.get("outputs", {}).get(key)
+        if outputs is None or key not in self._upstream_manifest.get("done", []):
+            return None
+        files = [v for v in outputs.values() if isinstance(v, str)]
+        return outputs if all(Path(f).exists() for f in files) else None
 
     def target_log(self, key: str) -> Path:
         return self.output_dir / "logs" / self.stage / "targets" / f"{key}.log"
@@ -226,9 +244,15 @@ def finish_batch(job: BatchJob, failures: dict[str, str], manifest_path: Path) -
         log.error("%d target(s) failed; exiting non-zero so the batch is retried with more resources "
                   "(attempt %d of %d)", len(retryable), job.attempt + 1, job.max_attempts)
         return 1
-    done = [m["key"] for m in job.members if job.ledger.is_done(job.stage, m["key"], job.digest)]
+    done, outputs = [], {}
+    for m in job.members:
+        record = job.ledger.read_record(job.stage, m["key"])
+        if record is not None and record.get("settings") == job.digest:
+            done.append(m["key"])
+            outputs[m["key"]] = record.get("outputs", {})
+    # The manifest is the next stage's input: it names each finished target's files.
     manifest = {"stage": job.stage, "batch": job.batch, "settings": job.digest, "done": done,
-                "failed": failures, "attempt": job.attempt}
+                "outputs": outputs, "failed": failures, "attempt": job.attempt}
     write_text_atomic(manifest_path, json.dumps(manifest, indent=1, sort_keys=True))
     log.info("%s batch %s finished: %d done, %d failed; manifest %s", job.stage, job.batch, len(done),
              len(failures), manifest_path)

@@ -15,6 +15,8 @@ import numpy as np
 from alphafold.campaign.runner import BatchJob, CommandResult, Outcome, alphafold_cmd, run_logged
 from alphafold.io_utils import write_text_atomic
 
+MSA_SEARCH_COMMANDS = ("features",)
+TEMPLATE_SEARCH_COMMANDS = ("features",)
 FEATURES_COMMANDS = ("features", "process-features")
 
 
@@ -23,46 +25,81 @@ def features_paths(output_dir: Path, key: str) -> dict[str, Path]:
     return {"query": root / "queries" / f"{key}.fasta",
             "raw_root": root / "raw",
             "store": root / "store",
+            "msas": root / "raw" / key / "msas.json",
+            "templates": root / "raw" / key / "templates.npz",
             "raw": root / "raw" / key / "features.npz",
             "processed": root / "processed" / f"{key}.npz"}
 
 
+def _features_stage(job: BatchJob, member: dict, stage: str, *flags) -> tuple[dict, CommandResult]:
+    """``alphafold features QUERY --stage STAGE`` for one target; its files land in raw/<key>/."""
+    paths = features_paths(job.output_dir, member["key"])
+    # The record is named by the target key, so every stage's files land in raw/<key>/.
+    write_text_atomic(paths["query"], f">{member['key']} {member['name']}\n{member['sequence']}\n")
+    # Searches are cached in one store per campaign (by sequence, database identity and settings).
+    cmd = alphafold_cmd("features", paths["query"], "--stage", stage, "--output-dir", paths["raw_root"],
+                        "--cpus", job.threads, "--store", paths["store"], *flags)
+    return paths, run_logged(cmd, job.target_log(member["key"]))
+
+
+def _output_check(result: CommandResult, *files: Path) -> CommandResult | None:
+    if result.returncode != 0:
+        return result
+    if not all(f.is_file() for f in files):
+        return CommandResult(1, result.seconds, failure_type="missing_output")
+    return None
+
+
+def msa_search_work(job: BatchJob, member: dict) -> tuple[dict, CommandResult | None]:
+    """The target's MSA search (``alphafold features --stage msa``), or its own alignment."""
+    db = job.config["databases"]
+    flags: list = []
+    if member.get("msa"):
+        flags += ["--a3m", member["msa"]]
+    if db["uniref90"]:
+        flags += ["--uniref90", db["uniref90"]]
+    if db["mgnify"]:
+        flags += ["--mgnify", db["mgnify"]]
+    if job.config["features"]["msa_mode"]:
+        flags += ["--msa-mode", job.config["features"]["msa_mode"]]
+    paths, result = _features_stage(job, member, "msa", *flags)
+    failure = _output_check(result, paths["msas"])
+    return ({}, failure) if failure else ({"msas": str(paths["msas"])}, None)
+
+
+def template_search_work(job: BatchJob, member: dict) -> tuple[dict, CommandResult | None]:
+    """The target's template search from its MSA (``alphafold features --stage templates``)."""
+    if job.upstream_outputs(member["key"]) is None:  # its MSA search failed
+        return {}, CommandResult(1, 0.0, failure_type="missing_input")
+    db = job.config["databases"]
+    flags: list = []
+    if db["pdb_seqres"]:
+        flags += ["--pdb-seqres", db["pdb_seqres"], "--mmcif-dir", db["mmcif_dir"],
+                  "--max-template-date", db["max_template_date"]]
+    paths, result = _features_stage(job, member, "templates", *flags)
+    failure = _output_check(result, paths["templates"])
+    return ({}, failure) if failure else ({"templates": str(paths["templates"])}, None)
+
+
 def features_work(job: BatchJob, member: dict) -> tuple[dict, CommandResult | None]:
-    """MSA search, template search and raw features (``alphafold features``), then AF2's processing
-    (``alphafold process-features``) into the processed ``.npz`` the model reads."""
+    """Raw features assembled from the target's MSAs and templates (``alphafold features --stage
+    features``, no search), then AF2's processing (``alphafold process-features``) into the processed
+    ``.npz`` the model reads."""
     c = job.config
     key = member["key"]
-    paths = features_paths(job.output_dir, key)
-    # The record is named by the target key, so the raw features land in raw/<key>/features.npz.
-    write_text_atomic(paths["query"], f">{key} {member['name']}\n{member['sequence']}\n")
-    db = c["databases"]
-    # Searches are cached in one store per campaign (by sequence, database identity and settings).
-    cmd = alphafold_cmd("features", paths["query"], "--output-dir", paths["raw_root"], "--cpus", job.threads,
-                        "--store", paths["store"])
-    if member.get("msa"):
-        cmd += ["--a3m", member["msa"]]
-    if db["uniref90"]:
-        cmd += ["--uniref90", db["uniref90"]]
-    if db["mgnify"]:
-        cmd += ["--mgnify", db["mgnify"]]
-    if c["features"]["msa_mode"]:
-        cmd += ["--msa-mode", c["features"]["msa_mode"]]
-    if db["pdb_seqres"]:
-        cmd += ["--pdb-seqres", db["pdb_seqres"], "--mmcif-dir", db["mmcif_dir"],
-                "--max-template-date", db["max_template_date"]]
-    logfile = job.target_log(key)
-    result = run_logged(cmd, logfile)
-    if result.returncode != 0:
-        return {}, result
-    if not paths["raw"].is_file():
-        return {}, CommandResult(1, result.seconds, failure_type="missing_output")
+    if job.upstream_outputs(key) is None:  # its template search (or MSA search) failed
+        return {}, CommandResult(1, 0.0, failure_type="missing_input")
+    paths, result = _features_stage(job, member, "features")
+    failure = _output_check(result, paths["raw"])
+    if failure:
+        return {}, failure
     m = c["model"]
     process = alphafold_cmd("process-features", paths["raw"], "--preset", m["preset"], "--num-recycle",
                             m["num_recycle"], "--seed", m["seed"], "--out", paths["processed"])
     for key_, flag in (("max_msa_clusters", "--max-msa-clusters"), ("max_extra_msa", "--max-extra-msa")):
         if c["features"].get(key_) is not None:
             process += [flag, c["features"][key_]]
-    result2 = run_logged(process, logfile)
+    result2 = run_logged(process, job.target_log(key))
     if result2.returncode != 0:
         return {}, result2
     return {"raw": str(paths["raw"]), "processed": str(paths["processed"])}, None
@@ -194,3 +231,9 @@ def outputs_work(job: BatchJob, member: dict) -> tuple[dict, CommandResult | Non
     if not (target_dir / "summary.json").is_file():
         return {}, CommandResult(1, result.seconds, failure_type="missing_output")
     return {"target_dir": str(target_dir)}, None
+
+
+# The `alphafold` subcommands each stage's batch job runs (checked before it starts; the conda envs of the
+# rules are tested to cover what these import, tests/workflow/test_envs.py).
+STAGE_COMMANDS = {"msa_search": MSA_SEARCH_COMMANDS, "template_search": TEMPLATE_SEARCH_COMMANDS,
+                  "features": FEATURES_COMMANDS, "predict": PREDICT_COMMANDS, "outputs": OUTPUTS_COMMANDS}

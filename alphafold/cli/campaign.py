@@ -49,12 +49,13 @@ def _overrides(items: list[str]) -> dict:
 def run_plan(args: argparse.Namespace) -> int:
     from alphafold.campaign.campaign import Campaign
     from alphafold.campaign.config import load_config_file
+    from alphafold.campaign.ledger import STAGES
 
     config = load_config_file(args.configfile, _overrides(args.overrides))
     campaign = Campaign.from_config(config, validated=True)
     batches = campaign.batches.values()
     print(f"{len(campaign.targets)} unique targets in {len(campaign.batches)} batches "
-          f"({3 * len(campaign.batches)} batch jobs over features, predict, outputs)")
+          f"({len(STAGES) * len(campaign.batches)} batch jobs over {', '.join(STAGES)})")
     by_tier = Counter(b.tier.name for b in batches)
     for tier in campaign.tiers:
         members = [b for b in batches if b.tier.name == tier.name]

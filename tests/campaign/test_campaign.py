@@ -57,6 +57,24 @@ def test_stage_settings_change_with_database(tmp_path):
     assert a != b  # a new database invalidates features, hence predictions
 
 
+def test_stage_settings_chain_msa_templates_features(tmp_path):
+    seqres = tmp_path / "pdb_seqres.txt"
+    seqres.write_text(">1abc_A mol:protein length:3  X\nMKV\n")
+    cfg = {"targets": str(EXAMPLE_FASTA), "output_dir": str(tmp_path),
+           "databases": {"pdb_seqres": str(seqres), "mmcif_dir": str(tmp_path)}}
+    stages = ("msa_search", "template_search", "features", "predict")
+    before = {s: Campaign.from_config(cfg).stage_settings(s) for s in stages}
+    seqres.write_text(">1abc_A mol:protein length:4  X\nMKVW\n")
+    after = {s: Campaign.from_config(cfg).stage_settings(s) for s in stages}
+    # A new template database: the MSAs stay valid; templates and everything after are recomputed.
+    assert before["msa_search"] == after["msa_search"]
+    assert all(before[s] != after[s] for s in stages[1:])
+    cfg["features"] = {"max_msa_clusters": 7}
+    processing = {s: Campaign.from_config(cfg).stage_settings(s) for s in stages}
+    assert processing["template_search"] == after["template_search"]
+    assert processing["features"] != after["features"]
+
+
 def test_targets_are_cached_by_file_content(tmp_path, monkeypatch):
     from alphafold.campaign import campaign as campaign_module
 

@@ -17,12 +17,14 @@ def test_counts_rates_and_rendering(tmp_path):
     led.event("k4", "features", "failed", failure_type="timeout")
     led.event("k5", "features", "started")
     led.mark_done("features", "other", "s", 1.0)  # not a target of this campaign: ignored
-    feats, predict, _ = campaign_progress(tmp_path, keys)
+    progress = {sp.stage: sp for sp in campaign_progress(tmp_path, keys)}
+    assert list(progress) == ["msa_search", "template_search", "features", "predict", "outputs"]
+    feats, predict = progress["features"], progress["predict"]
     assert (feats.done, feats.failed, feats.running, feats.pending) == (3, 1, 1, 0)
     assert feats.failure_types == {"timeout": 1}
     assert (predict.done, predict.pending) == (0, 5)
     text = render([feats, predict], "title", width=10)
-    assert "[######....]      3/5      done     1 failed     1 running" in text
+    assert "  features        [######....]      3/5      done     1 failed     1 running" in text
     assert "failures: timeout 1" in text
 
 

@@ -73,6 +73,20 @@ def test_retryable_failure_fails_the_job_until_last_attempt(tmp_path):
     assert failures == ["out_of_memory", "error"]
 
 
+def test_manifest_lists_outputs_and_the_next_stage_reads_them(tmp_path):
+    manifest = tmp_path / "m.json"
+    assert run_batch(make_job(tmp_path, 2, 2), writer({"k1": 1}), manifest) == 0
+    m = json.loads(manifest.read_text())
+    assert set(m["outputs"]) == {"k0", "k2", "k3"}
+    assert Path(m["outputs"]["k2"]["res"]).read_text() == "ok"
+    nxt = BatchJob(stage="next", batch="s-1", members=MEMBERS, config={}, output_dir=tmp_path,
+                   settings={}, upstream=manifest)
+    assert nxt.upstream_outputs("k0") == m["outputs"]["k0"]
+    assert nxt.upstream_outputs("k1") is None  # failed upstream
+    Path(m["outputs"]["k3"]["res"]).unlink()
+    assert nxt.upstream_outputs("k3") is None  # its file went missing: not an input to use
+
+
 def test_bad_input_is_not_retried(tmp_path):
     manifest = tmp_path / "m.json"
     assert run_batch(make_job(tmp_path, 1, 3), writer({"k1": 2}), manifest) == 0

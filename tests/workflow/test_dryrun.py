@@ -43,15 +43,18 @@ def test_dry_run_maps_devices_to_gpus_only_in_the_slurm_profile(tmp_path):
         m = re.search(r"^rule (\w+):", block, re.M)
         if m:
             jobs.setdefault(m.group(1), []).append(block)
-    assert {k: len(v) for k, v in jobs.items() if k in ("features", "predict", "outputs")} == {
-        "features": 2, "predict": 2, "outputs": 2}
+    stages = ("msa_search", "template_search", "features", "predict", "outputs")
+    assert {k: len(v) for k, v in jobs.items() if k in stages} == {stage: 2 for stage in stages}
     predict = {re.search(r"batch=(\S+?)[,\s]", b).group(1): b for b in jobs["predict"]}
     assert set(predict) == {"s-0", "xl-0"}
     assert "slurm_partition=gpu" in predict["xl-0"] and re.search(r"\bgpu=2\b", predict["xl-0"])
     assert re.search(r"\bgpu=1\b", predict["s-0"])
     assert f"{out}/batches/predict/d2/xl-0.json" in predict["xl-0"]
-    for block in jobs["features"]:
+    for block in jobs["msa_search"] + jobs["template_search"] + jobs["features"]:
         assert "slurm_partition=cpu" in block and "gpu=" not in block
+    # Each CPU stage consumes the previous one's batch manifest.
+    features = {re.search(r"batch=(\S+?)[,\s]", b).group(1): b for b in jobs["features"]}
+    assert f"input: {out}/batches/template_search/xl-0.json" in features["xl-0"]
     # The same DAG on the local profile asks for no partition and no GPU, only `devices`.
     local = run_snakemake(*args, profile="local", timeout=300).stdout
     assert "slurm_partition" not in local and not re.search(r"\bgpu=", local)

@@ -86,12 +86,15 @@ def test_slurm_campaign_with_a_cancelled_job_that_is_retried(testcluster, tmp_pa
     with np.load(targets[1], allow_pickle=False) as params:
         assert len(params.files) > 100
     assert len((out / "targets.tsv").read_text().splitlines()) == 3
-    # Each feature batch ran as a SLURM job with the memory and time the resource functions give it.
+    # Each batch's MSA search, template search and feature building ran as three SLURM jobs, each with
+    # the memory the resource functions give its stage.
+    for stage in ("msa_search", "template_search", "features"):
+        stage_jobs = [j for j in rule_jobs(testcluster, stage) if j["id"] not in before]
+        assert len(stage_jobs) == len(campaign.batches), stage
+        expected_mem = sorted(f"{campaign.resources(stage, b)['mem_mb']}M" for b in campaign.batches)
+        assert sorted(j["mem"] for j in stage_jobs) == expected_mem, stage
+        assert all(j["state"] == "COMPLETED" for j in stage_jobs), stage
     feature_jobs = [j for j in rule_jobs(testcluster, "features") if j["id"] not in before]
-    assert len(feature_jobs) == len(campaign.batches)
-    expected_mem = sorted(f"{campaign.resources('features', b)['mem_mb']}M" for b in campaign.batches)
-    assert sorted(j["mem"] for j in feature_jobs) == expected_mem
-    assert all(j["state"] == "COMPLETED" for j in feature_jobs)
     ledger = Ledger.of(out)
     for t in campaign.targets:
         record = ledger.read_record("features", t.key)
@@ -115,9 +118,10 @@ def test_slurm_whole_campaign_one_protein(testcluster, tmp_path):
     run_snakemake(*FAST_STATUS, "--config", f"targets={fasta}", f"output_dir={out}", profile="slurm",
                   timeout=900, env=testcluster)
     summary = json.loads((out / "summary" / "campaign.json").read_text())
-    assert summary["counts"] == {stage: {"done": 1} for stage in ("features", "predict", "outputs")}
+    assert summary["counts"] == {stage: {"done": 1} for stage in STAGES}
     jobs = {j["comment"].split("_wildcards")[0]: j for j in squeue_all(testcluster) if j["id"] not in before}
-    assert jobs["rule_predict"]["partition"] == "gpu" and jobs["rule_features"]["partition"] == "cpu"
+    assert jobs["rule_predict"]["partition"] == "gpu"
+    assert {jobs[f"rule_{s}"]["partition"] for s in ("msa_search", "template_search", "features")} == {"cpu"}
 
     def job_text(job):
         return subprocess.run(["scontrol", "show", "job", job["id"]], capture_output=True, text=True,

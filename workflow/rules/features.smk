@@ -1,10 +1,10 @@
-# MSA search, template search and feature building for one batch (CPU): `alphafold features` then
-# `alphafold process-features` per pending target.
+# Feature building for one batch (CPU, no search): `alphafold features --stage features` assembles each
+# target's raw features from its MSAs and templates, then `alphafold process-features` (AF2's processing).
 
 
 rule features:
     input:
-        targets=ancient(f"{OUT}/targets.tsv"),
+        upstream=f"{OUT}/batches/template_search/{{batch}}.json",
     output:
         f"{OUT}/batches/features/{{batch}}.json",
     log:
@@ -15,7 +15,7 @@ rule features:
         stage="features",
         members=batch_members,
         settings=CAMPAIGN.stage_settings("features"),
-    threads: config["features"]["cpus"]
+    threads: config["features"]["build_cpus"]
     retries: config["campaign"]["retries"]
     resources:
         mem_mb=stage_resource("features", "mem_mb"),
