@@ -129,7 +129,7 @@ def test_slurm_whole_campaign_one_protein(testcluster, tmp_path):
 
     assert re.search(r"gres[/:]gpu[:=]1\b", job_text(jobs["rule_predict"]))
     assert not re.search(r"gres[/:]gpu", job_text(jobs["rule_features"]))
-    assert all(j["state"] == "COMPLETED" for j in jobs.values())
+    assert all(j["state"] == "COMPLETED" for j in jobs.values()), {k: j["state"] for k, j in jobs.items()}
     (target_dir,) = (out / "targets").iterdir()
     assert (target_dir / "ranked_0.pdb").is_file() and (out / "index.html").is_file()
 
