@@ -98,6 +98,9 @@ def test_rerun_of_a_stage_reuses_the_store(staged, caplog):
     assert "reusing stored msa" in caplog.text and "jackhmmer HBB_HUMAN" not in caplog.text
     templates = json.loads((out / "HBB_HUMAN" / "templates.json").read_text())
     assert templates["reused"] is True
+    # The templates file was written again, byte for byte the same: the features' store entry is reused.
+    assert features(out, "--stage", "features") == 0
+    assert json.loads((out / "HBB_HUMAN" / "features.json").read_text())["features_reused"] is True
 
 
 def test_without_template_databases_the_template_stage_writes_zero_templates(tmp_path):
