@@ -42,7 +42,6 @@ import torch
 
 from alphafold.common import residue_constants as rc
 from alphafold.io_utils import load_npz, save_npz_atomic
-from alphafold.model.config import BASE
 from alphafold.model.options import RuntimeOptions
 from alphafold.parallel.cost import TargetShape, rank_memory
 from alphafold.parallel.launch import spawn
@@ -71,16 +70,26 @@ class Stages:
     def __init__(self):
         self.peaks: dict[str, int] = {}
         self.seconds: dict[str, float] = {}
-        self.label = "embeddings (before the first stage)"
+        self.rises: dict[str, int] = {}  # peak within the stage minus the RSS it started with
+        self.passes = 0
+        self.label = "features to tensors"
         self.start = time.perf_counter()
         _reset_peak()
+        self.rss_start = _vm("VmRSS")
 
     def switch(self, label: str) -> None:
         peak, now = _vm("VmHWM"), time.perf_counter()
         self.peaks[self.label] = max(self.peaks.get(self.label, 0), peak)
+        self.rises[self.label] = max(self.rises.get(self.label, 0), peak - self.rss_start)
         self.seconds[self.label] = self.seconds.get(self.label, 0.0) + now - self.start
-        self.label, self.start = label, now
+        self.label, self.start = f"pass {self.passes}: {label}", now
         _reset_peak()
+        self.rss_start = _vm("VmRSS")
+
+    def new_pass(self, *_) -> None:
+        """A recycling pass begins: the stages after it are labelled with its number."""
+        self.passes += 1
+        self.switch("embeddings")
 
     def wrap(self, fn, label):
         def wrapped(*args, **kwargs):
@@ -100,9 +109,18 @@ class Stages:
 def _instrument(predictor, stages: Stages) -> None:
     """Stage boundaries on both paths: module hooks (single device) and the sharded trunk's functions."""
     from alphafold.parallel import comm, trunk
+    from alphafold.parallel import predictor as sharded_predictor
 
     model = getattr(predictor, "predictor", predictor).model
     evo = model.evoformer
+    evo.register_forward_pre_hook(stages.new_pass)
+    trunk_fn = sharded_predictor.sharded_trunk
+
+    def sharded_trunk(*args, **kwargs):
+        stages.new_pass()
+        return trunk_fn(*args, **kwargs)
+
+    sharded_predictor.sharded_trunk = sharded_trunk
     if model.config.template.enabled:
         stages.hook(evo.template_embedding, "template embedding")
     for block in evo.extra_msa_stack:
@@ -113,7 +131,8 @@ def _instrument(predictor, stages: Stages) -> None:
     c_e = model.config.extra_msa.c_e
     trunk._template_update = stages.wrap(trunk._template_update, "template embedding")
     trunk.evoformer_block = stages.wrap(
-        trunk.evoformer_block, lambda block, m, *a: "extra-MSA block" if m.shape[-1] == c_e else "Evoformer block")
+        trunk.evoformer_block,
+        lambda block, m, *a: "extra-MSA block" if m.shape[-1] == c_e else "Evoformer block")
     comm.gather_to = stages.wrap(comm.gather_to, "gather m, z to rank 0")
 
 
@@ -136,7 +155,8 @@ def _rank(group, params: str, features: str, output: str, chunk_size: int, num_r
     stages.switch("done")
     seconds = time.perf_counter() - start
     return {"rank": group.rank, "param_bytes": param_bytes, "rss_loaded": rss_loaded,
-            "peak": max(stages.peaks.values()), "stage_peaks": stages.peaks, "stage_seconds": stages.seconds,
+            "peak": max(stages.peaks.values()), "stage_peaks": stages.peaks, "stage_rises": stages.rises,
+            "stage_seconds": stages.seconds,
             "ru_maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "seconds": seconds,
             "threads": torch.get_num_threads()}
 
@@ -208,7 +228,8 @@ def report_row(rec: dict, full_weights: int) -> str:
     """One table row: the worst rank's peak (and where), rank 0's, the full-model figure, the model."""
     depth, ranks = tuple(rec["depth"]), rec["ranks"]
     worst = max(ranks, key=lambda r: r["peak"])
-    stage = max(worst["stage_peaks"], key=worst["stage_peaks"].get)
+    # the first stage (in time) that reached the rank's peak; later stages keep the memory glibc retains
+    stage = next(k for k, v in worst["stage_peaks"].items() if v == worst["peak"])
     missing = full_weights - ranks[0]["param_bytes"]
     shape = TargetShape(rec["n_res"], rec["n_seq"], rec["n_extra"], rec["n_templ"])
     est = rank_memory(shape, rec["p"], chunk_size=rec["chunk_size"], weights_bytes=full_weights)
@@ -219,6 +240,17 @@ def report_row(rec: dict, full_weights: int) -> str:
             f"{_gib(ranks[0]['peak'])} | {_gib(max(others)) if others else '-'} | rank {worst['rank']}: "
             f"{stage} | {_gib(missing)} | **{_gib(full)}** | {_gib(est.peak)} ({name}) | "
             f"{est.peak / full:.2f} | {rec['wall_s']:.0f} |")
+
+
+def stage_lines(rec: dict) -> list[str]:
+    """Per rank: the stage that first reached the peak, and the three largest rises within a stage."""
+    lines = []
+    for r in rec["ranks"]:
+        first = next(k for k, v in r["stage_peaks"].items() if v == r["peak"])
+        rises = sorted(r["stage_rises"].items(), key=lambda kv: -kv[1])[:3]
+        lines.append(f"    rank {r['rank']}: peak {_gib(r['peak'])} GiB first reached in '{first}'; "
+                     "largest rises " + ", ".join(f"'{k}' +{_gib(v)}" for k, v in rises))
+    return lines
 
 
 HEADER = ("| L | P | blocks E/X/T | rank 0 RSS loaded (GiB) | rank 0 peak (GiB) | other ranks' peak (GiB) | "
@@ -259,6 +291,7 @@ def main(argv: list[str] | None = None) -> int:
                 rec = measure(work, n_res, p, depth, args)
                 records.append(rec)
                 print(report_row(rec, full_weights), flush=True)
+                print("\n".join(stage_lines(rec)), file=sys.stderr, flush=True)
                 if args.json:
                     with args.json.open("a") as fh:
                         fh.write(json.dumps(rec) + "\n")
