@@ -121,6 +121,11 @@ def _instrument(predictor, stages: Stages) -> None:
         return trunk_fn(*args, **kwargs)
 
     sharded_predictor.sharded_trunk = sharded_trunk
+    sharded_predictor.sharded_structure_module = stages.wrap(sharded_predictor.sharded_structure_module,
+                                                             "structure module (row-sharded)")
+    if hasattr(predictor, "_final_outputs"):
+        predictor._final_outputs = stages.wrap(predictor._final_outputs,
+                                               "final outputs (head logits, gather to rank 0)")
     if model.config.template.enabled:
         stages.hook(evo.template_embedding, "template embedding")
     for block in evo.extra_msa_stack:

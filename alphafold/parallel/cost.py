@@ -5,11 +5,14 @@ traffic with what the sharding scheme should send. All counts are per rank, for 
 the pair representation z [N_res, N_res, c_z] split by rows (R = ceil(N_res / P) rows per rank), the MSA
 m [N_seq, N_res, c_m] split by sequences or by residues, the extra MSA likewise.
 
-The memory model is resident activations (z, m, extra MSA shards) plus the largest transient of any one
-operation (attention logits, gathered biases, triangle-multiplication projections, all-to-all buffers), plus
-the weights; the structure module runs on every rank with its attention split by query rows, and only after
-the last pass does rank 0 assemble the outputs (the pair and the head logits). It is an estimate of
-the allocator's peak, checked against measurement in ``benchmarks/parallel_memory.py``.
+The memory model is the process's own footprint (``base_bytes``: interpreter, torch, communication
+library), the weights, the resident data (z, m, extra MSA shards, and the input features of every recycle
+slice, held both as given and as tensors) plus the largest transient of any one operation (attention
+logits, gathered biases, triangle-multiplication projections, the extra MSA's outer product mean, all-to-all
+buffers). The structure module runs on every rank with its attention split by query rows, and only after
+the last pass does rank 0 assemble the outputs (the pair and the head logits). It is an estimate of the
+process's peak, checked against measurement in ``benchmarks/parallel_memory.py`` (one block) and
+``benchmarks/parallel_full_memory.py`` (the whole network).
 """
 
 from __future__ import annotations
@@ -29,25 +32,28 @@ class TargetShape:
         torsion rows).
       n_extra: N_extra_seq, extra-MSA rows (5120 in DeepMind's config; fewer when the MSA is shallower).
       n_templ: templates embedded by the template pair stack.
+      n_slices: recycle slices the features carry (num_recycle + 1; process-features makes 4).
     """
 
     n_res: int
     n_seq: int = 512
     n_extra: int = 5120
     n_templ: int = 4
+    n_slices: int = 4
 
     def __post_init__(self):
-        if self.n_res < 1 or self.n_seq < 1 or self.n_extra < 0 or self.n_templ < 0:
+        if self.n_res < 1 or self.n_seq < 1 or self.n_extra < 0 or self.n_templ < 0 or self.n_slices < 1:
             raise ValueError(f"invalid target shape {self}")
 
 
 @dataclasses.dataclass(frozen=True)
 class MemoryEstimate:
-    """Bytes one rank needs: weights + resident activations + the largest single transient."""
+    """Bytes one rank needs: process base + weights + resident data + the largest single transient."""
 
     weights: int
     resident: int
     transients: dict[str, int]
+    base: int = 0
 
     @property
     def peak_transient(self) -> tuple[str, int]:
@@ -56,7 +62,7 @@ class MemoryEstimate:
 
     @property
     def peak(self) -> int:
-        return self.weights + self.resident + self.peak_transient[1]
+        return self.base + self.weights + self.resident + self.peak_transient[1]
 
 
 def _ceil_div(a: int, b: int) -> int:
@@ -64,11 +70,12 @@ def _ceil_div(a: int, b: int) -> int:
 
 
 def rank_memory(shape: TargetShape, p: int, config: ModelConfig = BASE, chunk_size: int | None = None,
-                weights_bytes: int = 0, dtype_bytes: int = 4) -> MemoryEstimate:
-    """Estimated per-rank memory of running the sharded trunk on ``shape`` with ``p`` ranks.
+                weights_bytes: int = 0, dtype_bytes: int = 4, base_bytes: int = 0) -> MemoryEstimate:
+    """Estimated per-rank memory of running the sharded network on ``shape`` with ``p`` ranks.
 
     ``chunk_size`` bounds the rows (of z or m) handled at once by attention, transitions and the outer
     product mean; None is unchunked. The estimate counts the worst rank (the one holding ceil(n / p)).
+    ``base_bytes`` is the process's footprint before any model or data (on CPU here: 0.24 GiB).
     """
     if p < 1:
         raise ValueError(f"p must be >= 1, got {p}")
@@ -81,6 +88,10 @@ def rank_memory(shape: TargetShape, p: int, config: ModelConfig = BASE, chunk_si
 
     c_z, c_m, c_o, c_tm = ev.c_z, ev.c_m, ev.c_hidden_outer, ev.c_hidden_tri_mul
     resident = r * n * c_z + s_r * n * c_m + e_r * n * ex.c_e
+    # The input features of every recycle slice, as given (numpy) and as tensors, on every rank: per
+    # (sequence, residue) 49 msa_feat channels + the mask, per extra (row, residue) extra_msa (int32 as
+    # given, int64 as a tensor) + 3 float channels; 4-byte units.
+    inputs = shape.n_slices * n * (2 * (config.msa_feat_dim + 1) * s + 9 * e)
     comm_factor = 0 if p == 1 else 1  # collectives and their buffers vanish at P = 1
     # Every update holds two copies of its operand shard besides the operand (its layer-normed input and
     # the update itself), plus the intermediates of one chunk of rows.
@@ -111,22 +122,37 @@ def rank_memory(shape: TargetShape, p: int, config: ModelConfig = BASE, chunk_si
     t["extra_msa_row_attention"] = (2 * e_r * n * ex.c_e + n * n * ex.num_heads_row
                                     + 5 * rows(e_r) * n * ex.c_e + 2 * ex.num_heads_row * rows(e_r) * n * n)
     t["extra_msa_column_attention"] = 2 * e * r * ex.c_e + 3 * e * rows(r) * ex.c_e
+    # Its outer product mean (Alg. 10 on the extra MSA, the largest transient of a deep MSA): the residue
+    # shard [E, R, c_e] beside the caller's sequence shard, its layer norm, a and b [E, R, c_o], b of every
+    # residue gathered [E, N, c_o] with its receive buffers, one chunk of outer products, the update.
+    t["extra_msa_outer_product_mean"] = (e * r * ((1 + comm_factor) * ex.c_e + 2 * c_o)
+                                         + 2 * comm_factor * e * n * c_o
+                                         + rows(r) * n * (c_o * c_o + c_z) + r * n * c_z)
+    t["extra_msa_reshard"] = comm_factor * (2 * e_r * n * ex.c_e + e * r * ex.c_e)
     if tp.enabled and shape.n_templ:
         # Template pair stack (Alg. 16), one template at a time: its pair tensor and triangle attention.
         t["template_pair_stack"] = (3 * r * n * tp.c_t + n * n * tp.num_heads_tri
                                     + 2 * tp.num_heads_tri * rows(r) * n * n + 5 * rows(r) * n * tp.c_t)
+        # Alg. 17 pointwise attention: the T stacks' outputs [R, N, c_t] each, stacked into one copy, and
+        # the update [R, N, c_z].
+        t["template_pointwise_attention"] = 2 * shape.n_templ * r * n * tp.c_t + r * n * c_z
     # Structure module on every rank (row-sharded IPA): the layer-normed copy of its z rows, and IPA's
     # logits, bias, softmax and point-distance temporaries, ~10 x [H, R, N] (benchmarks/structure_module.py
     # measures the whole-pair case).
     t["structure_module"] = r * n * c_z + 10 * config.structure_module.num_heads * r * n
-    # Heads after the last pass, on rank 0: assembled z, distogram and PAE logits [N, N, 64], masked-MSA
-    # logits.
-    heads = n * n * (c_z + 2 * config.heads.distogram_num_bins) + s * n * config.heads.masked_msa_num_output
-    t["heads_rank0"] = heads - resident  # the shards are freed once the assembled copy exists
+    # Rank 0 assembles the outputs: z [N, N, c_z] (with its gathered pieces when sharded), the distogram and
+    # PAE logits [N, N, 64] each, the masked-MSA logits [S, N, 23]. Sharded, only after the last pass; on
+    # one device (P = 1) after every pass, and the single-device predictor keeps a pass's outputs while the
+    # next pass runs (they are replaced only when it returns).
+    h = config.heads
+    outputs = n * n * (c_z + h.distogram_num_bins + h.pae_num_bins) + s * n * h.masked_msa_num_output
+    t["heads_rank0"] = outputs + comm_factor * n * n * c_z
+    held = outputs if p == 1 and shape.n_slices > 1 else 0
     return MemoryEstimate(
         weights=weights_bytes,
-        resident=resident * dtype_bytes,
+        resident=(resident + held) * dtype_bytes + inputs * 4,
         transients={k: max(v, 0) * dtype_bytes for k, v in t.items()},
+        base=base_bytes,
     )
 
 

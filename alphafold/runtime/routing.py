@@ -22,6 +22,8 @@ class RoutingPolicy:
       budget_bytes: memory one rank (device) may use, including the weights.
       max_tp: the largest gang (tensor-parallel size) the cluster can form.
       weights_bytes: the model's parameters held by every rank.
+      base_bytes: each rank's process footprint before model and data (0.24 GiB measured on CPU here; on
+        a GPU, the CUDA context and allocator reserve if the budget is the device's).
       chunk_size: rows per chunk the model runs with (None: unchunked; DeepMind's default subbatch is 4).
       config: the architecture (channel and head counts).
     """
@@ -29,11 +31,12 @@ class RoutingPolicy:
     budget_bytes: int
     max_tp: int = 1
     weights_bytes: int = 0
+    base_bytes: int = 0
     chunk_size: int | None = 4
     config: ModelConfig = BASE
 
     def __post_init__(self):
-        if self.budget_bytes <= 0 or self.max_tp < 1:
+        if self.budget_bytes <= 0 or self.max_tp < 1 or self.base_bytes < 0:
             raise ValueError(f"invalid routing policy {self}")
 
 
@@ -43,7 +46,8 @@ class TargetTooLarge(ValueError):
 
 def estimated_peak(shape: TargetShape, p: int, policy: RoutingPolicy) -> int:
     """Per-rank peak bytes of ``shape`` on ``p`` ranks under ``policy``."""
-    return rank_memory(shape, p, policy.config, policy.chunk_size, policy.weights_bytes).peak
+    return rank_memory(shape, p, policy.config, policy.chunk_size, policy.weights_bytes,
+                       base_bytes=policy.base_bytes).peak
 
 
 def choose_tp(shape: TargetShape, policy: RoutingPolicy) -> int:
@@ -59,10 +63,11 @@ def choose_tp(shape: TargetShape, policy: RoutingPolicy) -> int:
 
 
 def longest_fitting_length(p: int, policy: RoutingPolicy, n_seq: int = 512, n_extra: int = 5120,
-                           upper: int = 1 << 16) -> int:
+                           upper: int = 1 << 16, n_slices: int = 4) -> int:
     """The largest N_res whose per-rank estimate on ``p`` ranks fits the budget (0 if none)."""
     def fits(n: int) -> bool:
-        return estimated_peak(TargetShape(n, n_seq, n_extra), p, policy) <= policy.budget_bytes
+        shape = TargetShape(n, n_seq, n_extra, n_slices=n_slices)
+        return estimated_peak(shape, p, policy) <= policy.budget_bytes
 
     lo, hi = 0, upper
     while lo < hi:

@@ -39,12 +39,40 @@ def test_chunking_bounds_the_attention_transient():
 
 
 def test_weights_and_resident_shards_are_counted():
-    shape = TargetShape(17, n_seq=19, n_extra=14)
-    est = rank_memory(shape, 3, weights_bytes=1000)
+    shape = TargetShape(17, n_seq=19, n_extra=14, n_slices=1)
+    est = rank_memory(shape, 3, weights_bytes=1000, base_bytes=300)
     ev, ex = BASE.evoformer, BASE.extra_msa
-    # worst rank: ceil(17/3)=6 pair rows, ceil(19/3)=7 MSA rows, ceil(14/3)=5 extra rows, float32
-    assert est.resident == 4 * (6 * 17 * ev.c_z + 7 * 17 * ev.c_m + 5 * 17 * ex.c_e)
-    assert est.peak == 1000 + est.resident + est.peak_transient[1]
+    # worst rank: ceil(17/3)=6 pair rows, ceil(19/3)=7 MSA rows, ceil(14/3)=5 extra rows, float32; the
+    # input features of the one slice: per (sequence, residue) msa_feat (49) + mask, as given and as a
+    # tensor; per extra (row, residue) 9 four-byte units (int32 + int64 extra_msa, 3 float channels)
+    shards = 4 * (6 * 17 * ev.c_z + 7 * 17 * ev.c_m + 5 * 17 * ex.c_e)
+    inputs = 4 * 17 * (2 * 50 * 19 + 9 * 14)
+    assert est.resident == shards + inputs
+    assert est.peak == 300 + 1000 + est.resident + est.peak_transient[1]
+
+
+def test_recycling_keeps_every_slices_inputs_and_on_one_device_the_previous_outputs():
+    shape = dict(n_res=17, n_seq=19, n_extra=14)
+    inputs_per_slice = 4 * 17 * (2 * 50 * 19 + 9 * 14)
+    h = BASE.heads
+    # the single-device predictor keeps z, the distogram and PAE logits [N, N, *] and the masked-MSA logits
+    # [S, N, 23] of a pass while the next one runs
+    held = 4 * (17 * 17 * (BASE.evoformer.c_z + h.distogram_num_bins + h.pae_num_bins)
+                + 19 * 17 * h.masked_msa_num_output)
+    one, four = (rank_memory(TargetShape(**shape, n_slices=k), 1) for k in (1, 4))
+    assert four.resident - one.resident == held + 3 * inputs_per_slice
+    # sharded, the outputs are assembled only after the last pass
+    one, four = (rank_memory(TargetShape(**shape, n_slices=k), 3) for k in (1, 4))
+    assert four.resident - one.resident == 3 * inputs_per_slice
+
+
+def test_the_extra_msa_outer_product_mean_dominates_a_deep_msa_when_chunked():
+    # measured in benchmarks/parallel_full_memory.py: the extra-MSA block sets the peak at L = 400
+    est = rank_memory(TargetShape(400, n_slices=2), 2, chunk_size=4)
+    assert est.peak_transient[0] == "extra_msa_outer_product_mean"
+    # its gathered b [N_extra, N, c_o] does not shrink with P
+    assert rank_memory(TargetShape(400), 3, chunk_size=4).transients["extra_msa_outer_product_mean"] >= (
+        4 * 2 * 5120 * 400 * BASE.evoformer.c_hidden_outer)
 
 
 def test_traffic_is_zero_on_one_rank_and_follows_the_scheme():

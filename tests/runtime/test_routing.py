@@ -15,8 +15,9 @@ from alphafold.runtime.routing import (
 )
 
 GIB = 2**30
-# Chunk size 4 (DeepMind's subbatch); 8 GiB per rank fits ~1100 residues on 1 rank, ~1610 on 2, ~2010 on 3.
-POLICY = RoutingPolicy(budget_bytes=8 * GIB, max_tp=3, weights_bytes=400 * 2**20)
+# Chunk size 4 (DeepMind's subbatch), 4 recycle slices; 12 GiB per rank fits ~1170 residues on 1 rank,
+# ~1775 on 2, ~2130 on 3.
+POLICY = RoutingPolicy(budget_bytes=12 * GIB, max_tp=3, weights_bytes=400 * 2**20)
 
 
 def test_short_targets_get_one_device_long_ones_a_gang():
@@ -60,6 +61,12 @@ def test_plan_sorts_each_tier_longest_first_and_reports_refusals():
         lengths = [dict(targets)[n].n_res for n in names]
         assert lengths == sorted(lengths, reverse=True)
     assert set(refused) == {"d"}
+
+
+def test_the_process_base_is_part_of_the_budget():
+    based = RoutingPolicy(budget_bytes=12 * GIB, max_tp=3, weights_bytes=400 * 2**20, base_bytes=GIB)
+    assert estimated_peak(TargetShape(700), 2, based) == estimated_peak(TargetShape(700), 2, POLICY) + GIB
+    assert longest_fitting_length(2, based) < longest_fitting_length(2, POLICY)
 
 
 def test_invalid_policy_is_refused():
