@@ -49,6 +49,7 @@ from alphafold.params.presets import EVOFORMER_STACK, EXTRA_MSA_STACK, TEMPLATE_
 from alphafold.params.random_params import manifest, random_params, stacked_prefix
 
 PRESET = "model_1_ptm"
+BASE_BYTES = int(0.24 * 2**30)  # a rank's RSS before model and data, measured here (``rss_start``)
 FULL_DEPTH = (48, 4, 2)  # Evoformer, extra-MSA, template pair stack blocks of model_1_ptm
 TORSION_ROWS = 4  # template torsion rows appended to the MSA (model_1_ptm embeds 4 templates' torsions)
 
@@ -144,6 +145,7 @@ def _instrument(predictor, stages: Stages) -> None:
 def _rank(group, params: str, features: str, output: str, chunk_size: int, num_recycle: int) -> dict:
     from alphafold.runtime.factory import PredictorFactory
 
+    rss_start = _vm("VmRSS")  # the process before model and data: interpreter, torch, gloo
     options = RuntimeOptions(chunk_size=chunk_size, num_recycle=num_recycle)
     predictor = PredictorFactory(params, PRESET, options)(group)
     model = getattr(predictor, "predictor", predictor).model
@@ -159,7 +161,7 @@ def _rank(group, params: str, features: str, output: str, chunk_size: int, num_r
         save_npz_atomic(output, outputs)
     stages.switch("done")
     seconds = time.perf_counter() - start
-    return {"rank": group.rank, "param_bytes": param_bytes, "rss_loaded": rss_loaded,
+    return {"rank": group.rank, "param_bytes": param_bytes, "rss_start": rss_start, "rss_loaded": rss_loaded,
             "peak": max(stages.peaks.values()), "stage_peaks": stages.peaks, "stage_rises": stages.rises,
             "stage_seconds": stages.seconds,
             "ru_maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "seconds": seconds,
@@ -229,15 +231,16 @@ def measure(work: Path, n_res: int, p: int, depth: tuple[int, int, int], args) -
             "wall_s": time.perf_counter() - start, "ranks": ranks}
 
 
-def report_row(rec: dict, full_weights: int) -> str:
+def report_row(rec: dict, full_weights: int, base_bytes: int = BASE_BYTES) -> str:
     """One table row: the worst rank's peak (and where), rank 0's, the full-model figure, the model."""
     depth, ranks = tuple(rec["depth"]), rec["ranks"]
     worst = max(ranks, key=lambda r: r["peak"])
     # the first stage (in time) that reached the rank's peak; later stages keep the memory glibc retains
     stage = next(k for k, v in worst["stage_peaks"].items() if v == worst["peak"])
     missing = full_weights - ranks[0]["param_bytes"]
-    shape = TargetShape(rec["n_res"], rec["n_seq"], rec["n_extra"], rec["n_templ"])
-    est = rank_memory(shape, rec["p"], chunk_size=rec["chunk_size"], weights_bytes=full_weights)
+    shape = TargetShape(rec["n_res"], rec["n_seq"], rec["n_extra"], rec["n_templ"], rec["num_recycle"] + 1)
+    est = rank_memory(shape, rec["p"], chunk_size=rec["chunk_size"], weights_bytes=full_weights,
+                      base_bytes=base_bytes)
     full = worst["peak"] + missing
     name, _ = est.peak_transient
     others = [r["peak"] for r in ranks[1:]]
