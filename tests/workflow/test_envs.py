@@ -20,7 +20,6 @@ import argparse
 import ast
 import importlib
 import importlib.metadata
-import importlib.util
 import pkgutil
 import re
 import sys
@@ -148,8 +147,13 @@ def rule_commands(name: str, rule: dict) -> list[str]:
 # ---- what code imports and calls ----------------------------------------------------------------------
 
 def _module_file(name: str) -> Path | None:
-    spec = importlib.util.find_spec(name)
-    return Path(spec.origin) if spec is not None and spec.origin not in (None, "built-in", "frozen") else None
+    """The source of an alphafold module or package, found in the checkout without importing it (an
+    import would run the package's heavy imports: torch, Ray)."""
+    base = ROOT.joinpath(*name.split("."))
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.is_file():
+            return path
+    return None
 
 
 def _imports(tree: ast.AST, package: str) -> set[str]:
@@ -171,10 +175,7 @@ def _imports(tree: ast.AST, package: str) -> set[str]:
 
 
 def _is_submodule(base: str, name: str) -> bool:
-    try:
-        return importlib.util.find_spec(f"{base}.{name}") is not None
-    except ModuleNotFoundError:
-        return False
+    return _module_file(f"{base}.{name}") is not None
 
 
 def executables(tree: ast.AST) -> set[str]:
