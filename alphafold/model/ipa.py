@@ -61,7 +61,7 @@ class InvariantPointAttention(nn.Module):
         n = s.shape[0]
         # DeepMind's layout of the projection: x block, y block, z block, each [H * num_points]
         # [N_res, 3, H * P] -> [N_res, H * P, 3]
-        p_local = linear(s).view(n, 3, -1).transpose(-1, -2)
+        p_local = linear(s).view(n, 3, self.num_heads * num_points).transpose(-1, -2)
         p_global = frames.unsqueeze(-1).apply(p_local)
         # [N_res, H, P, 3]
         return p_global.view(n, self.num_heads, num_points, 3)
@@ -126,9 +126,9 @@ class InvariantPointAttention(nn.Module):
 
         # Alg. 22 lines 8-10: attend to pair values, scalar values and global value points
         # [Q, H * c_z]
-        o_pair = self._attend_pair(a, z).reshape(rows, -1)
+        o_pair = self._attend_pair(a, z).reshape(rows, h * z.shape[-1])
         # [H, Q, C_v] -> [Q, H * C_v]
-        o_scalar = torch.matmul(a, v.transpose(0, 1)).transpose(0, 1).reshape(rows, -1)
+        o_scalar = torch.matmul(a, v.transpose(0, 1)).transpose(0, 1).reshape(rows, h * self.num_scalar_v)
         # sum_j a_ij T_j v_j as one matmul over j: DeepMind sums a broadcast product to force float32 on
         # TPUs; a torch float32 matmul is full precision unless TF32 is switched on, which we never do.
         # [H, N_res, P_v * 3]

@@ -177,10 +177,10 @@ def _template_update(
     rows, n = z.shape[:2]
     # Alg. 17: one query per pair (i, j) over the T templates; [R*N, 1, c_z] and [R*N, T, c_t]
     q = z.reshape(rows * n, 1, z.shape[-1])
-    t = torch.stack(stacks, dim=2).reshape(rows * n, num_templates, -1)
+    t = torch.stack(stacks, dim=2).reshape(rows * n, num_templates, stacks[0].shape[-1])
     # [1, 1, 1, T]
     bias = mask_to_bias(template_mask)[None, None, None, :]
     pair_chunk = None if chunk_size is None else chunk_size * n
     update = chunk_layer(lambda qq, tt: module.attention(qq, tt, [bias]), (q, t), pair_chunk)
     # [R, N, c_z]; no templates at all: no update
-    return update.reshape(rows, n, -1) * (template_mask.sum() > 0).to(update.dtype)
+    return update.reshape(rows, n, z.shape[-1]) * (template_mask.sum() > 0).to(update.dtype)

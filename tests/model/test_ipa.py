@@ -73,11 +73,12 @@ def test_variance_weights():
 
 
 def test_query_row_blocks_give_those_rows_of_the_whole_attention():
-    # each query residue attends with its own pair row: rows 0-4, 5-10, 11 computed apart equal the whole
+    # each query residue attends with its own pair row: rows 0-4, 5-10, 11 computed apart equal the whole;
+    # an empty block (a rank without rows when N_res < P) gives an empty update
     ipa, s, z, frames = _setup(3)
     mask = torch.ones(N_RES, dtype=torch.float64)
     mask[-2] = 0
     whole = ipa(s, z, mask, frames)
-    blocks = [ipa(s, z[a:b], mask, frames, query_start=a) for a, b in ((0, 5), (5, 11), (11, 12))]
-    assert [b.shape[0] for b in blocks] == [5, 6, 1]
+    blocks = [ipa(s, z[a:b], mask, frames, query_start=a) for a, b in ((0, 5), (5, 5), (5, 11), (11, 12))]
+    assert [b.shape for b in blocks] == [(5, CONFIG.c_s), (0, CONFIG.c_s), (6, CONFIG.c_s), (1, CONFIG.c_s)]
     torch.testing.assert_close(torch.cat(blocks), whole, rtol=1e-12, atol=1e-12)
