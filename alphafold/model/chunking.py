@@ -65,18 +65,21 @@ def resolve_chunk_size(
     num_heads: int,
     device: torch.device,
     bytes_per_element: int,
+    free_bytes: int | None = None,
 ) -> int | None:
     """Turn the runtime option into a concrete chunk size for one forward pass.
 
     "auto" bounds the largest per-row intermediate of the trunk: triangle-attention logits,
     num_heads x N_res x N_res per pair row, and MSA column-attention logits, num_heads x N_seq x N_seq per
-    column. It returns None (no chunking) when every module's whole intermediate fits.
+    column. It returns None (no chunking) when every module's whole intermediate fits. ``free_bytes``
+    replaces the device's free memory (a budget, see ``RuntimeOptions.memory_budget_gb``).
     """
     if chunk_size != "auto":
         return chunk_size
     # two logit-sized buffers live at once (logits and softmax weights)
     per_row = 2 * num_heads * max(num_res * num_res, num_seq * num_seq) * bytes_per_element
-    budget = AUTO_MEMORY_FRACTION * free_memory_bytes(device)
+    free = free_memory_bytes(device) if free_bytes is None else free_bytes
+    budget = AUTO_MEMORY_FRACTION * free
     rows = int(budget // max(per_row, 1))
     if rows >= max(num_res, num_seq):
         return None

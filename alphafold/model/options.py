@@ -19,13 +19,17 @@ class RuntimeOptions:
 
     Attributes:
         chunk_size: rows per chunk for attention, outer product mean and transitions; ``None`` runs
-            unchunked, ``"auto"`` picks the largest size that fits the free memory of the device.
+            unchunked, ``"auto"`` picks the largest size that fits the free memory of the device (or
+            ``memory_budget_gb``).
         num_recycle: recycles after the first pass (Suppl. Alg. 2); ``None`` uses what the features carry
             (their leading recycle axis minus one).
         recycle_tolerance: stop recycling early once the CA positions move less than this (Å, RMS);
             0 disables early stopping.
         dtype: "float32" (default, DeepMind parity) or "bfloat16" (where the device supports it).
         device: torch device string, e.g. "cpu" or "cuda:0".
+        memory_budget_gb: memory (GB, 1e9 bytes) "auto" chunking may plan with instead of asking the
+            device for its free memory: a job's memory limit (SLURM ``--mem``), or a reproducible setting
+            for benchmarks. ``None`` asks the device.
     """
 
     chunk_size: ChunkSize = "auto"
@@ -33,6 +37,7 @@ class RuntimeOptions:
     recycle_tolerance: float = 0.0
     dtype: Literal["float32", "bfloat16"] = "float32"
     device: str = "cpu"
+    memory_budget_gb: float | None = None
 
     def __post_init__(self) -> None:
         if self.chunk_size not in (None, "auto") and (
@@ -43,5 +48,7 @@ class RuntimeOptions:
             raise ValueError(f"num_recycle must be >= 0, got {self.num_recycle}")
         if self.recycle_tolerance < 0:
             raise ValueError(f"recycle_tolerance must be >= 0, got {self.recycle_tolerance}")
+        if self.memory_budget_gb is not None and not self.memory_budget_gb > 0:
+            raise ValueError(f"memory_budget_gb must be > 0, got {self.memory_budget_gb}")
         if self.dtype not in ("float32", "bfloat16"):
             raise ValueError(f"dtype must be 'float32' or 'bfloat16', got {self.dtype!r}")

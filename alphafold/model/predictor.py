@@ -112,7 +112,11 @@ class Predictor:
         num_seq = max(batch["extra_msa"].shape[-2], batch["msa_feat"].shape[-3])
         heads = max(self.model.config.evoformer.num_heads_msa, self.model.config.evoformer.num_heads_pair)
         bytes_per = 2 if self.dtype == torch.bfloat16 else 4
-        return resolve_chunk_size(self.options.chunk_size, num_res, num_seq, heads, self.device, bytes_per)
+        budget = self.options.memory_budget_gb
+        free = None if budget is None else int(budget * 1e9)
+        return resolve_chunk_size(
+            self.options.chunk_size, num_res, num_seq, heads, self.device, bytes_per, free
+        )
 
     def _outputs(
         self, out: Mapping[str, torch.Tensor], batch: Mapping[str, torch.Tensor], num_recycles_run: int

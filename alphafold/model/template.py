@@ -60,8 +60,8 @@ class TemplatePairBlock(nn.Module):
     def forward(self, t: torch.Tensor, pair_mask: torch.Tensor, chunk_size: int | None) -> torch.Tensor:
         t += self.triangle_attention_starting_node(t, pair_mask, chunk_size)
         t += self.triangle_attention_ending_node(t, pair_mask, chunk_size)
-        t += self.triangle_multiplication_outgoing(t, pair_mask)
-        t += self.triangle_multiplication_incoming(t, pair_mask)
+        t += self.triangle_multiplication_outgoing(t, pair_mask, chunk_size)
+        t += self.triangle_multiplication_incoming(t, pair_mask, chunk_size)
         t += self.pair_transition(t, chunk_size)
         return t
 

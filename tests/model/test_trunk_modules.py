@@ -79,6 +79,21 @@ def test_triangle_multiplication_matches_explicit_sum():
             torch.testing.assert_close(x, torch.einsum(eq, left, right), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("outgoing", [True, False])
+@pytest.mark.parametrize("c_hidden", [9, 35])
+def test_triangle_multiplication_chunked_equals_unchunked(outgoing, c_hidden):
+    """The lean path (row chunks, channel-major projections, x written over left in channel groups of
+    c // 16, a last partial group with c = 35) gives the unchunked update."""
+    _, z, _, pair_mask = _inputs(4)
+    tm = TriangleMultiplication(SIZES.c_z, c_hidden, outgoing=outgoing)
+    _randomise(tm, 5)
+    with torch.inference_mode():
+        full = tm(z, pair_mask)
+        for chunk in (1, 4, 12):
+            torch.testing.assert_close(tm(z, pair_mask, chunk), full, rtol=1e-5, atol=1e-5)
+    assert full.abs().mean() > 0.1
+
+
 @pytest.mark.parametrize("starting", [True, False])
 def test_triangle_attention_ending_is_starting_on_transpose(starting):
     _, z, _, pair_mask = _inputs(4)
@@ -137,6 +152,16 @@ def test_resolve_chunk_size():
     # a huge length must be chunked
     size = resolve_chunk_size("auto", 200_000, 8, 4, cpu, 4)
     assert isinstance(size, int) and size < 200_000
+
+
+def test_resolve_chunk_size_from_budget():
+    cpu = torch.device("cpu")
+    # a budget replaces the free memory: per row 2 buffers x 4 heads x 1000^2 x 4 bytes = 32 MB, and a
+    # quarter of 3.2 GB holds 25 rows; 10x the budget, 250 rows
+    assert resolve_chunk_size("auto", 1000, 8, 4, cpu, 4, free_bytes=3_200_000_000) == 25
+    assert resolve_chunk_size("auto", 1000, 8, 4, cpu, 4, free_bytes=32_000_000_000) == 250
+    # a fixed size ignores the budget
+    assert resolve_chunk_size(7, 1000, 8, 4, cpu, 4, free_bytes=3_200_000_000) == 7
 
 
 def _ideal_dihedral_chain(angle: float) -> torch.Tensor:
