@@ -13,7 +13,6 @@ from torch import nn
 
 from alphafold.common import residue_constants as rc
 from alphafold.model.attention import Attention, mask_to_bias
-from alphafold.model.chunking import chunk_layer
 from alphafold.model.config import TemplateConfig
 from alphafold.model.msa import Transition
 from alphafold.model.primitives import LayerNorm, Linear
@@ -143,6 +142,10 @@ class SingleTemplateEmbedding(nn.Module):
 class TemplateEmbedding(nn.Module):
     """Jumper et al. (2021) Suppl. Alg. 17 "TemplatePointwiseAttention" over per-template pair stacks
     (Alg. 2 lines 9-13). Returns the update to the pair representation.
+
+    The softmax over the T templates is accumulated one template at a time (a running maximum, sum of
+    weights and weighted values per pair and head), so only one template's pair representation is alive at
+    once instead of all T of them plus their stacked copy. Same result up to float reassociation.
     """
 
     def __init__(self, c: TemplateConfig, c_z: int):
@@ -168,30 +171,74 @@ class TemplateEmbedding(nn.Module):
             # a template preset run without templates (e.g. --max-templates 0): no update, as when all
             # templates are masked out
             return torch.zeros_like(z)
-        n = z.shape[0]
-        t = torch.stack(
-            [
-                self.single_template_embedding(
-                    batch["template_aatype"][i],
-                    batch["template_all_atom_positions"][i].to(z.dtype),
-                    batch["template_all_atom_masks"][i].to(z.dtype),
-                    batch["template_pseudo_beta"][i].to(z.dtype),
-                    batch["template_pseudo_beta_mask"][i].to(z.dtype),
-                    pair_mask,
-                    chunk_size,
-                )
-                for i in range(num_templates)
-            ],
-            dim=2,
-        )
-        # queries: one per pair (i, j), attending over the T templates; [N*N, 1, c_z] and [N*N, T, c_t]
-        q = z.reshape(n * n, 1, z.shape[-1])
-        t = t.reshape(n * n, num_templates, t.shape[-1])
-        # [1, 1, 1, T]
-        bias = mask_to_bias(template_mask)[None, None, None, :]
-        pair_chunk = None if chunk_size is None else chunk_size * n
-        update = chunk_layer(lambda qq, tt: self.attention(qq, tt, [bias]), (q, t), pair_chunk)
-        # [N, N, c_z]
-        update = update.reshape(n, n, -1)
+        # DeepMind's mask bias per template; [T]
+        bias = mask_to_bias(template_mask)
+        state = None
+        for i in range(num_templates):
+            t = self.single_template_embedding(
+                batch["template_aatype"][i],
+                batch["template_all_atom_positions"][i].to(z.dtype),
+                batch["template_all_atom_masks"][i].to(z.dtype),
+                batch["template_pseudo_beta"][i].to(z.dtype),
+                batch["template_pseudo_beta_mask"][i].to(z.dtype),
+                pair_mask,
+                chunk_size,
+            )
+            state = self.accumulate(z, t, bias[i], state, chunk_size)
+            del t
+        update = self.attention_output(state, chunk_size)
         # no templates at all: no update
         return update * (template_mask.sum() > 0).to(update.dtype)
+
+    def accumulate(
+        self,
+        z: torch.Tensor,
+        t: torch.Tensor,
+        bias: torch.Tensor,
+        state: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None,
+        chunk_size: int | None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Alg. 17 lines 1-4 for one more template t [N, N, c_t] with mask bias ``bias`` (a scalar):
+        updates the running (maximum logit [N, N, H], sum of weights [N, N, H], weighted values
+        [N, N, H, D]) per pair (i, j) and head, chunk by chunk of rows (``None``: at once)."""
+        a = self.attention
+        num_heads, head_dim = a.query_w.shape[1], a.query_w.shape[2]
+        n = z.shape[0]
+        if state is None:
+            state = (
+                z.new_full((n, n, num_heads), float("-inf")),
+                z.new_zeros(n, n, num_heads),
+                z.new_zeros(n, n, num_heads, head_dim),
+            )
+        run_max, denom, acc = state
+        step = n if chunk_size is None else chunk_size
+        for start in range(0, n, step):
+            rows = slice(start, min(start + step, n))
+            # [r, N, H, D]: the pair's query from z, the template's key and value from t
+            q = torch.einsum("ijc,chd->ijhd", z[rows], a.query_w)
+            k = torch.einsum("ijc,chd->ijhd", t[rows], a.key_w)
+            v = torch.einsum("ijc,chd->ijhd", t[rows], a.value_w)
+            # [r, N, H]
+            logit = (q * k).sum(-1) * head_dim**-0.5 + bias
+            new_max = torch.maximum(run_max[rows], logit)
+            rescale = torch.exp(run_max[rows] - new_max)
+            w = torch.exp(logit - new_max)
+            denom[rows] = denom[rows] * rescale + w
+            acc[rows] = acc[rows] * rescale.unsqueeze(-1) + w.unsqueeze(-1) * v
+            run_max[rows] = new_max
+        return state
+
+    def attention_output(
+        self, state: tuple[torch.Tensor, torch.Tensor, torch.Tensor], chunk_size: int | None
+    ) -> torch.Tensor:
+        """Alg. 17 lines 4-5 from the accumulated softmax: normalise, project; [N, N, c_z]."""
+        a = self.attention
+        _run_max, denom, acc = state
+        n = acc.shape[0]
+        update = acc.new_empty(n, n, a.output_w.shape[-1])
+        step = n if chunk_size is None else chunk_size
+        for start in range(0, n, step):
+            rows = slice(start, min(start + step, n))
+            o = acc[rows] / denom[rows].unsqueeze(-1)
+            update[rows] = torch.einsum("ijhd,hdo->ijo", o, a.output_w) + a.output_b
+        return update
