@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from alphafold.model.attention import Attention, mask_to_bias
+from alphafold.model.chunking import chunk_layer
 from alphafold.model.primitives import LayerNorm, Linear
 
 
@@ -148,6 +149,28 @@ class TriangleAttention(nn.Module):
             # ending node: attend along columns, i.e. starting-node attention on the transposed pair
             z = z.transpose(0, 1)
             pair_mask = pair_mask.transpose(0, 1)
-        z_ln = self.query_norm(z)
-        update = self.attend(z_ln, pair_mask, self.triangle_bias(z_ln), chunk_size)
+        n = z.shape[0]
+        if chunk_size is None or chunk_size >= n:
+            z_ln = self.query_norm(z)
+            update = self.attend(z_ln, pair_mask, self.triangle_bias(z_ln), chunk_size)
+        else:
+            update = self._chunked(z, pair_mask, chunk_size)
         return update if self.starting else update.transpose(0, 1)
+
+    def _chunked(self, z: torch.Tensor, pair_mask: torch.Tensor, chunk_size: int) -> torch.Tensor:
+        """The same attention with the normalised pair made per chunk of rows, never whole: a row i's
+        queries, keys and values all come from row i; only the bias [H, N, N] reads every row."""
+        n = z.shape[0]
+        # [H, N, N]
+        b = z.new_empty(self.feat_2d_weights.shape[1], n, n)
+        for start in range(0, n, chunk_size):
+            rows = slice(start, min(start + chunk_size, n))
+            b[:, rows] = self.triangle_bias(self.query_norm(z[rows]))
+        # [N_i, 1, 1, N]
+        mask_bias = mask_to_bias(pair_mask)[:, None, None, :]
+
+        def rows_update(z_rows: torch.Tensor, mask_rows: torch.Tensor, b_all: torch.Tensor) -> torch.Tensor:
+            z_ln = self.query_norm(z_rows)
+            return self.attention(z_ln, z_ln, [mask_rows, b_all])
+
+        return chunk_layer(rows_update, (z, mask_bias, b.unsqueeze(0)), chunk_size)
