@@ -104,13 +104,14 @@ def write_params(path: Path, point: Point, seed: int = 0) -> None:
     np.savez(path, **params)
 
 
-def measure(point: Point, budget_gb: float, work: Path) -> dict:
+def measure(point: Point, budget_gb: float, work: Path, niceness: int = 10) -> dict:
     """One real pass in a fresh subprocess (niced): RSS before, peak RSS during, seconds."""
     params, features = work / f"params_{PRESET}.npz", work / "features.npz"
     write_params(params, point)
     np.savez(features, **synthetic_features(point.length, 0))
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    cmd = ["nice", "-n", "10", sys.executable, "-c", REAL, str(params), str(features), str(budget_gb)]
+    cmd = ["nice", "-n", str(niceness), sys.executable, "-c", REAL]
+    cmd += [str(params), str(features), str(budget_gb)]
     start = time.time()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     params.unlink()
@@ -123,13 +124,10 @@ def measure(point: Point, budget_gb: float, work: Path) -> dict:
 
 def track(point: Point, budget_gb: float) -> dict:
     """The pass of :func:`measure` under FakeTensorMode and the tensor peak tracker."""
-    import torch
-
-    from alphafold.model.model import AlphaFold, recycle
     from alphafold.model.options import RuntimeOptions
     from alphafold.model.predictor import Predictor
     from alphafold.params.presets import get_preset
-    from alphafold.runtime.memory_trace import TensorPeakTracker, fake_mode, tensor_bytes
+    from alphafold.runtime.memory_trace import empty_model, tensor_bytes, trace_pass
 
     preset = get_preset(PRESET)
     c = preset.model
@@ -141,19 +139,11 @@ def track(point: Point, budget_gb: float) -> dict:
     )
     options = RuntimeOptions(chunk_size="auto", memory_budget_gb=budget_gb)
     start = time.perf_counter()
-    # real but uninitialised weights (values do not matter to shapes; untouched pages cost no RSS)
-    with torch.device("meta"):
-        model = AlphaFold(config)
-    model = model.to_empty(device="cpu").eval()
+    model = empty_model(config)
     predictor = Predictor(model, preset, options, params_sha256="traced", untrained=True)
     real = predictor._tensors(synthetic_features(point.length, 0))
     chunk = predictor._chunk_size({k: v[0] for k, v in real.items()})
-    with fake_mode() as fm, torch.inference_mode():
-        tensors = {k: fm.from_tensor(v) for k, v in real.items()}
-        with TensorPeakTracker(model) as tracker:
-            out, _ = recycle(model, tensors, 0, chunk)
-            del out
-    report = tracker.report
+    report = trace_pass(model, real, chunk)
     return {
         "traced_peak": report.peak_bytes,
         "param_bytes": tensor_bytes(model.state_dict()),
@@ -206,6 +196,7 @@ def main() -> int:
     parser.add_argument("--ratio", type=float, default=1.0,
                         help="largest measured growth / traced peak, applied to the trace")
     parser.add_argument("--start", type=int, default=1024)
+    parser.add_argument("--nice", type=int, default=10, help="niceness of the measured subprocesses")
     parser.add_argument("--json", type=Path, default=None, help="append every result here (JSON lines)")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
@@ -229,7 +220,7 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as tmp:
             for text in args.measure:
                 point = Point.parse(text)
-                m = measure(point, args.budget_gb, Path(tmp))
+                m = measure(point, args.budget_gb, Path(tmp), args.nice)
                 record("measure", point, m)
                 if "error" in m:
                     print(f"measure L={point.length} blocks {point.depth}: {m}", flush=True)

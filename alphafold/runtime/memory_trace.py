@@ -126,6 +126,33 @@ def tensor_bytes(tensors: Iterator[torch.Tensor] | Mapping[str, torch.Tensor]) -
     return sum(seen.values())
 
 
+def empty_model(config) -> nn.Module:
+    """An ``AlphaFold`` network of ``config`` with allocated, uninitialised weights: enough to trace, and
+    untouched pages cost no resident memory."""
+    from alphafold.model.model import AlphaFold
+
+    with torch.device("meta"):
+        model = AlphaFold(config)
+    return model.to_empty(device="cpu").eval()
+
+
+def trace_pass(
+    model: nn.Module, tensors: Mapping[str, torch.Tensor], chunk_size: int | None
+) -> PeakReport:
+    """Peak of the live tensors made by one pass of the network (``recycle`` with num_recycle 0, as
+    ``Predictor.predict`` runs it, outputs included) on ``tensors`` (the predictor's feature tensors,
+    leading recycle axis), under ``FakeTensorMode``: nothing is computed. Weights and inputs not counted.
+    """
+    from alphafold.model.model import recycle
+
+    with fake_mode() as mode, torch.inference_mode():
+        fake = {k: mode.from_tensor(v) for k, v in tensors.items()}
+        with TensorPeakTracker(model) as tracker:
+            out, _ = recycle(model, fake, 0, chunk_size)
+            del out
+    return tracker.report
+
+
 @contextmanager
 def fake_mode() -> Iterator[torch._subclasses.fake_tensor.FakeTensorMode]:
     """A ``FakeTensorMode`` for tracing: convert the inputs with ``mode.from_tensor``; real tensors
