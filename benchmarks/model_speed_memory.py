@@ -6,11 +6,12 @@ model_1_ptm parameters (DeepMind's layout) and the same synthetic processed feat
 per recycle pass after the first (compilation and warm-up excluded for both), the first pass, and peak RSS
 of the process; ratios ours / DeepMind.
 
-    python benchmarks/model_speed_memory.py --lengths 100 200 --num-recycle 2 [--max-length-gb 20]
+    python benchmarks/model_speed_memory.py --lengths 100 200 --num-recycle 2
 
-``--max-length-gb`` additionally finds the longest L our model completes (one pass) within that peak RSS,
-by doubling then bisection. The JAX side needs the reference venv (``/work/refvenv`` or
-``$AF_REFERENCE_VENV``) and uses tests/reference/refcommon.py to configure DeepMind's model for float32.
+The longest L our model completes within a memory budget is found by benchmarks/model_memory_limit.py
+(a real pass per candidate length takes hours at the lengths in question). The JAX side needs the
+reference venv (``/work/refvenv`` or ``$AF_REFERENCE_VENV``) and uses tests/reference/refcommon.py to
+configure DeepMind's model for float32.
 """
 
 from __future__ import annotations
@@ -153,34 +154,12 @@ def summary(result: dict) -> tuple[float, float, float]:
     return times[0], steady, result["rss_mb"]
 
 
-def longest_within(params: Path, work: Path, gb: float, start: int) -> int:
-    """Longest L whose single pass stays within ``gb`` peak RSS (doubling, then bisection)."""
-
-    def fits(length: int) -> bool:
-        path = work / f"features_{length}.npz"
-        np.savez(path, **synthetic_features(length, 0))
-        res = ours(params, path, 0)
-        path.unlink()
-        ok = "error" not in res and res["rss_mb"] <= gb * 1024
-        print(f"  L={length}: {'fits' if ok else 'does not fit'} ({res})", flush=True)
-        return ok
-
-    lo, hi = start, start
-    while fits(hi):
-        lo, hi = hi, hi * 2
-    while hi - lo > max(8, lo // 20):
-        mid = (lo + hi) // 2
-        lo, hi = (mid, hi) if fits(mid) else (lo, mid)
-    return lo
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--lengths", type=int, nargs="+", default=[100, 200])
     parser.add_argument("--num-recycle", type=int, default=2)
-    parser.add_argument("--max-length-gb", type=float, default=None)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
@@ -216,9 +195,6 @@ def main() -> int:
                 f"| {bm:.0f} | {am / bm:.2f} |",
                 flush=True,
             )
-        if args.max_length_gb:
-            longest = longest_within(params, work, args.max_length_gb, max(args.lengths))
-            print(f"longest L completing one pass within {args.max_length_gb} GB peak RSS (ours): {longest}")
     return 0
 
 
