@@ -183,3 +183,19 @@ def test_prediction_outputs_kept_for_a_rerun_discarded_on_new_settings(tmp_path,
     assert run(1) == 0  # other settings again: both predicted
     assert served == [["k0", "k1"], ["k0"], ["k1"], ["k0", "k1"]]
     assert ledger.read_record("predict", "k0")["seconds"] == 4.0
+
+
+def test_a_stage_never_runs_a_target_its_previous_stage_did_not_finish(tmp_path):
+    from alphafold.campaign import stages
+
+    manifest = tmp_path / "msa_search.json"
+    msas = tmp_path / "msas.json"
+    msas.write_text("{}")
+    manifest.write_text(json.dumps({"done": ["k0"], "outputs": {"k0": {"msas": str(msas)}},
+                                    "failed": {"k1": "error"}}))
+    job = BatchJob(stage="template_search", batch="s-1", members=MEMBERS, config={}, output_dir=tmp_path,
+                   settings={}, upstream=manifest)
+    for work in (stages.template_search_work, stages.features_work):
+        outputs, failure = work(job, MEMBERS[1])  # failed upstream: no command is run
+        assert outputs == {} and failure.failure_type == "missing_input"
+    assert not (tmp_path / "logs").exists()
