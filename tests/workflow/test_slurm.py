@@ -138,10 +138,13 @@ def test_slurm_cancelled_prediction_without_retries_then_rerun(testcluster, tmp_
     """No retries: the batch's prediction job is cancelled (``scancel``) while it runs, one target predicted
     and the next in progress. Snakemake reports the failure and stops; the documented rerun command (the
     same command: Snakemake ended by itself, nothing to unlock) finishes the campaign, predicting only the
-    targets that were not finished, and every output loads whole."""
+    targets that were not finished, and every output loads whole. The stages before prediction run locally
+    first (each SLURM job costs at least half a minute of the plugin's status polling here)."""
     out, args = tiny_campaign(tmp_path, params_dir=shared_params, retries=0)
     mark = process_mark()  # inherited by the SLURM jobs (the profile's sbatch exports the environment)
     env = {**testcluster, **mark}
+    run_snakemake(*args, "--omit-from", "predict", env=mark, timeout=600)
+    assert not predict_outputs(out)
     before = {j["id"] for j in squeue_all(testcluster)}
     log = tmp_path / "snakemake.log"
     proc = start_snakemake(*FAST_STATUS, *args, profile="slurm", timeout=900, env=env, log=log)
@@ -180,3 +183,6 @@ def test_slurm_cancelled_prediction_without_retries_then_rerun(testcluster, tmp_
     rerun = {j["comment"].split("_wildcards")[0]: j["state"] for j in squeue_all(testcluster)
              if j["id"] not in submitted}
     assert rerun == {f"rule_{rule}": "COMPLETED" for rule in ("predict", "outputs", "summary")}, rerun
+    # The profile's GPU mapping: the prediction jobs on the gpu partition, one (fake) GPU each.
+    predict_jobs = [j for j in rule_jobs(testcluster, "predict") if j["id"] not in before]
+    assert len(predict_jobs) == 2 and {j["partition"] for j in predict_jobs} == {"gpu"}
