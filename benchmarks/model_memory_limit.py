@@ -212,6 +212,49 @@ def longest_within(budget_gb: float, base_bytes: float, ratio: float, lo: int, h
     return lo, predicted(lo)[1]
 
 
+def auto_chunk(length: int, budget_gb: float, num_seq: int = 12, heads: int = 8) -> int | None:
+    """The chunk size "auto" picks under the budget (alphafold.model.chunking.resolve_chunk_size)."""
+    from alphafold.model.chunking import AUTO_MEMORY_FRACTION, MIN_AUTO_CHUNK
+
+    per_row = 2 * heads * max(length * length, num_seq * num_seq) * 4
+    rows = int(AUTO_MEMORY_FRACTION * budget_gb * 1e9 // per_row)
+    return None if rows >= max(length, num_seq) else max(MIN_AUTO_CHUNK, rows)
+
+
+def _basis(length: int, budget_gb: float) -> np.ndarray:
+    """Sizes a module's peak is made of: pair tensors (L^2), attention logits/bias of one chunk of rows
+    (chunk x L^2), per-chunk activations (chunk x L). (Under "auto", chunk x L^2 is nearly constant, so
+    no separate constant term.)"""
+    chunk = auto_chunk(length, budget_gb) or length
+    return np.array([length**2, chunk * length**2, chunk * length], dtype=np.float64)
+
+
+def fit_module_peaks(records: list[dict], budget_gb: float) -> dict[str, np.ndarray]:
+    """Per module (block index dropped), least-squares coefficients of its traced peak on :func:`_basis`."""
+    import re
+
+    peaks: dict[str, dict[int, float]] = {}
+    for r in records:
+        for name, value in r["module_peaks"].items():
+            key = re.sub(r"\.\d+", "", name)
+            peaks.setdefault(key, {})
+            peaks[key][r["length"]] = max(peaks[key].get(r["length"], 0), value)
+    lengths = sorted({r["length"] for r in records})
+    coeffs = {}
+    for key, by_length in peaks.items():
+        if set(by_length) != set(lengths):
+            continue
+        a = np.stack([_basis(length, budget_gb) for length in lengths])
+        coeffs[key] = np.linalg.lstsq(a, np.array([by_length[x] for x in lengths]), rcond=None)[0]
+    return coeffs
+
+
+def extrapolated_peak(coeffs: dict[str, np.ndarray], length: int, budget_gb: float) -> tuple[float, str]:
+    """The largest fitted module peak at ``length`` and its module."""
+    basis = _basis(length, budget_gb)
+    return max((float(c @ basis), key) for key, c in coeffs.items())
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -225,6 +268,9 @@ def main() -> int:
                         help="RSS before the pass at full depth (MB, measured by --measure)")
     parser.add_argument("--ratio", type=float, default=1.0,
                         help="largest measured growth / traced peak, applied to the trace")
+    parser.add_argument("--fit", type=Path, nargs="*", default=[],
+                        help="JSON lines of --track results (chunked lengths) to extrapolate from")
+    parser.add_argument("--report-lengths", type=int, nargs="*", default=[])
     parser.add_argument("--meta", action="store_true", help="trace on the meta device (faster)")
     parser.add_argument("--start", type=int, default=1024)
     parser.add_argument("--nice", type=int, default=10, help="niceness of the measured subprocesses")
@@ -260,6 +306,29 @@ def main() -> int:
                 print(f"measure L={point.length} blocks {point.depth}: RSS before {gb(m['rss_before'])} "
                       f"GB, peak {gb(m['rss_peak'])} GB, growth {gb(growth)} GB, chunk {m['chunk_size']}, "
                       f"{m['seconds']:.0f} s", flush=True)
+
+    if args.fit:
+        records = [json.loads(line) for path in args.fit for line in path.read_text().splitlines()]
+        records = [r for r in records if r.get("kind", "track") == "track" and r.get("chunk_size", 1)]
+        records = sorted(records, key=lambda r: r["length"])
+        largest = records[-1]
+        held_out = fit_module_peaks(records[:-1], args.budget_gb)
+        value, module = extrapolated_peak(held_out, largest["length"], args.budget_gb)
+        print(f"fit on L={[r['length'] for r in records[:-1]]}, predicts L={largest['length']}: "
+              f"{gb(value)} GB in {module}; traced {gb(largest['traced_peak'])} GB")
+        coeffs = fit_module_peaks(records, args.budget_gb)
+        base, limit = args.base_mb * 1e6, (args.bisect_gb or args.budget_gb) * 1e9
+        lo, hi = largest["length"], 20000
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            fits = base + args.ratio * extrapolated_peak(coeffs, mid, args.budget_gb)[0] <= limit
+            lo, hi = (mid, hi) if fits else (lo, mid)
+        for length in sorted({lo, lo + 1, *args.report_lengths}):
+            value, module = extrapolated_peak(coeffs, length, args.budget_gb)
+            print(f"  L={length}: chunk {auto_chunk(length, args.budget_gb)}, traced peak (extrapolated) "
+                  f"{gb(value)} GB in {module}, predicted RSS {gb(base + args.ratio * value)} GB")
+        print(f"longest L within {limit / 1e9:g} GB (extrapolated from traces): {lo}")
+        return 0
 
     if args.bisect_gb:
         if args.base_mb is None:
