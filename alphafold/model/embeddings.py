@@ -78,24 +78,33 @@ class EmbeddingsAndEvoformer(nn.Module):
 
     def recycling(
         self,
+        z: torch.Tensor,
         aatype: torch.Tensor,
         prev_pos: torch.Tensor,
         prev_msa_first_row: torch.Tensor,
         prev_pair: torch.Tensor,
-        dtype: torch.dtype,
-    ) -> tuple[torch.Tensor | None, torch.Tensor]:
-        """Jumper et al. (2021) Suppl. Alg. 32 "RecyclingEmbedder": updates to m_1 and to z."""
+        chunk_size: int | None,
+    ) -> torch.Tensor | None:
+        """Jumper et al. (2021) Suppl. Alg. 32 "RecyclingEmbedder": adds the pair update to ``z`` in place
+        (row chunk by row chunk, so that no whole-pair temporary exists besides the [N, N, 15] distogram);
+        returns the update to m_1 (or None)."""
         c = self.config
-        z_update = torch.zeros((), dtype=dtype, device=prev_pair.device)
-        m1_update = None
+        dtype = z.dtype
+        d = None
         if c.recycle_pos:
             x = pseudo_beta(aatype, prev_pos.float())
             d = dgram_from_positions(x, c.prev_pos_num_bins, c.prev_pos_min_bin, c.prev_pos_max_bin)
-            z_update = z_update + self.prev_pos_linear(d.to(dtype))
+        n = z.shape[0]
+        step = n if chunk_size is None else chunk_size
+        for start in range(0, n, step):
+            rows = slice(start, min(start + step, n))
+            if d is not None:
+                z[rows] += self.prev_pos_linear(d[rows].to(dtype))
+            if c.recycle_features:
+                z[rows] += self.prev_pair_norm(prev_pair[rows].to(dtype))
         if c.recycle_features:
-            m1_update = self.prev_msa_first_row_norm(prev_msa_first_row.to(dtype))
-            z_update = z_update + self.prev_pair_norm(prev_pair.to(dtype))
-        return m1_update, z_update
+            return self.prev_msa_first_row_norm(prev_msa_first_row.to(dtype))
+        return None
 
     def forward(
         self, batch: Mapping[str, torch.Tensor], chunk_size: int | None = None
@@ -124,14 +133,17 @@ class EmbeddingsAndEvoformer(nn.Module):
         pair_mask = seq_mask[:, None] * seq_mask[None, :]
 
         # Alg. 2 line 6 / Alg. 32: recycled m_1, z and the pseudo-beta distogram of the previous structure
-        m1_update, z_update = self.recycling(
-            batch["aatype"], batch["prev_pos"], batch["prev_msa_first_row"], batch["prev_pair"], dtype
+        m1_update = self.recycling(
+            z, batch["aatype"], batch["prev_pos"], batch["prev_msa_first_row"], batch["prev_pair"], chunk_size
         )
         if m1_update is not None:
             m[0] += m1_update
-        z += z_update
-        del z_update
-        z += self.relpos(batch["residue_index"])
+        # Alg. 4 "relpos", by row chunks like the recycled terms
+        residue_index = batch["residue_index"]
+        step = z.shape[0] if chunk_size is None else chunk_size
+        for start in range(0, z.shape[0], step):
+            rows = slice(start, min(start + step, z.shape[0]))
+            z[rows] += self.relpos(residue_index, residue_index[rows])
 
         # Alg. 2 lines 9-13: template pair embedding
         if c.template.enabled:

@@ -187,8 +187,9 @@ class TemplateEmbedding(nn.Module):
             state = self.accumulate(z, t, bias[i], state, chunk_size)
             del t
         update = self.attention_output(state, chunk_size)
-        # no templates at all: no update
-        return update * (template_mask.sum() > 0).to(update.dtype)
+        # no templates at all: no update (in place: no second pair-sized tensor)
+        update *= (template_mask.sum() > 0).to(update.dtype)
+        return update
 
     def accumulate(
         self,
