@@ -120,8 +120,12 @@ class InvariantPointAttention(nn.Module):
         gamma = self.point_weight * F.softplus(self.trainable_point_weights)
         a_point = self._point_logits(q_pts, k_pts, gamma)
         b = self.pair_weight * self.attention_2d(z).permute(2, 0, 1)
-        mask_2d = mask[q0:q1, None] * mask[None, :]
-        a = a_scalar + a_point + b - 1e5 * (1.0 - mask_2d)
+        # DeepMind subtracts 1e5 (1 - m_i m_j). For a padding query (m_i = 0) that shifts its whole row
+        # uniformly, which softmax ignores; but at 1e5 float32 keeps ~3 decimals of the logits, so the row
+        # became rounding noise and amplified 1e-7 input differences to 1e-4. Same function, without the
+        # rounding: a padding query's row is left unshifted, a real query's masked keys are shifted.
+        key_masked = (1.0 - mask[None, :]) * mask[q0:q1, None]
+        a = a_scalar + a_point + b - 1e5 * key_masked
         a = torch.softmax(a, dim=-1)
 
         # Alg. 22 lines 8-10: attend to pair values, scalar values and global value points

@@ -82,3 +82,18 @@ def test_query_row_blocks_give_those_rows_of_the_whole_attention():
     blocks = [ipa(s, z[a:b], mask, frames, query_start=a) for a, b in ((0, 5), (5, 5), (5, 11), (11, 12))]
     assert [b.shape for b in blocks] == [(5, CONFIG.c_s), (0, CONFIG.c_s), (6, CONFIG.c_s), (1, CONFIG.c_s)]
     torch.testing.assert_close(torch.cat(blocks), whole, rtol=1e-12, atol=1e-12)
+
+
+def test_padding_query_rows_are_the_unmasked_softmax_without_rounding_noise():
+    # A padding query's logits all carry the same mask shift, which softmax ignores: its row is the unmasked
+    # attention. DeepMind's form (logits - 1e5) rounds the logits to ~3 decimals in float32 (~1e-3 relative
+    # error in the output); ours stays within float32 rounding of the float64 value (bound 1e-5 relative).
+    ipa, s, z, frames = _setup(4)
+    mask = torch.ones(N_RES, dtype=torch.float64)
+    mask[-3:] = 0
+    exact = ipa(s, z, torch.ones_like(mask), frames)[-3:]
+    ipa32 = InvariantPointAttention(CONFIG)
+    ipa32.load_state_dict({k: v.float() for k, v in ipa.state_dict().items()})
+    frames32 = QuatAffine.from_quaternion(frames.quaternion.float(), frames.trans.float(), False)
+    got = ipa32(s.float(), z.float(), mask.float(), frames32)[-3:].double()
+    assert (got - exact).abs().max() <= 1e-5 * exact.abs().max()

@@ -97,10 +97,6 @@ def batch(tmp_path_factory):
     d = tmp_path_factory.mktemp("ray_address")
     save_npz_atomic(d / "params" / "params_model_1_ptm.npz", random_params("model_1_ptm", 2, 1, 1, seed=12))
     features = synthetic_features(N_RES, seed=13)
-    # no padding residue: its IPA row is masked whole, which amplifies float32 rounding past 1e-5 (seen:
-    # 1.5e-5 on it, 1e-6 on the real residues; docs/parallel.md); sharded equivalence with padding is
-    # tests/parallel's
-    features["seq_mask"][:] = 1.0
     save_npz_atomic(d / "features" / "t13.npz", features)
     return d
 
