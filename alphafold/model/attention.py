@@ -24,6 +24,22 @@ def mask_to_bias(mask: torch.Tensor) -> torch.Tensor:
     return (mask - 1.0) * MASK_BIAS
 
 
+def key_mask_biases(mask: torch.Tensor) -> list[torch.Tensor]:
+    """The key-mask bias of a row-wise attention, [*, 1, 1, K] from a mask [*, K], as a list of biases for
+    :class:`Attention`: empty when nothing is masked.
+
+    Adding a zero bias changes no logit, but summing it with a [H, Q, K] bias materialises [*, H, Q, K]
+    (a third of a triangle attention's time); most targets have no padding. Contiguous, because masks of
+    column-wise attention come transposed: the summed bias would inherit that layout and the attention
+    kernel would copy it element by element (4x the attention's time and a bias-sized private copy, seen
+    in the ending-node triangle attention at L = 400-600).
+    """
+    if bool(mask.all()):
+        return []
+    # [*, 1, 1, K]
+    return [mask_to_bias(mask.contiguous())[..., None, None, :]]
+
+
 class Attention(nn.Module):
     """Multi-head attention with optional sigmoid gating (Jumper et al. (2021) Suppl. Alg. 7 lines 3-7).
 

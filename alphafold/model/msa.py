@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from alphafold.model.attention import Attention, GlobalAttention, mask_to_bias
+from alphafold.model.attention import Attention, GlobalAttention, key_mask_biases
 from alphafold.model.chunking import chunk_layer
 from alphafold.model.primitives import LayerNorm, Linear
 
@@ -38,9 +38,8 @@ class MSARowAttentionWithPairBias(nn.Module):
             m: [N_seq, N_res, c_m]; msa_mask: [N_seq, N_res].
         """
         m = self.query_norm(m)
-        # [N_seq, 1, 1, N_res]
-        mask_bias = mask_to_bias(msa_mask)[:, None, None, :]
-        return self.attention.chunked(m, m, [mask_bias, b.unsqueeze(0)], chunk_size)
+        biases = key_mask_biases(msa_mask) + [b.unsqueeze(0)]
+        return self.attention.chunked(m, m, biases, chunk_size)
 
     def forward(
         self, m: torch.Tensor, msa_mask: torch.Tensor, z: torch.Tensor, chunk_size: int | None = None
@@ -59,9 +58,7 @@ class MSAColumnAttention(nn.Module):
     def forward(self, m: torch.Tensor, msa_mask: torch.Tensor, chunk_size: int | None = None) -> torch.Tensor:
         # [N_res, N_seq, c_m]: attend along the sequences of each column
         m_t = self.query_norm(m.transpose(0, 1))
-        # [N_res, 1, 1, N_seq]
-        mask_bias = mask_to_bias(msa_mask.transpose(0, 1))[:, None, None, :]
-        update = self.attention.chunked(m_t, m_t, [mask_bias], chunk_size)
+        update = self.attention.chunked(m_t, m_t, key_mask_biases(msa_mask.transpose(0, 1)), chunk_size)
         # [N_seq, N_res, c_m]
         return update.transpose(0, 1)
 

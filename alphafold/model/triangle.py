@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from alphafold.model.attention import Attention, mask_to_bias
+from alphafold.model.attention import Attention, key_mask_biases
 from alphafold.model.chunking import chunk_layer
 from alphafold.model.primitives import LayerNorm, Linear
 
@@ -138,9 +138,8 @@ class TriangleAttention(nn.Module):
         self, z_ln: torch.Tensor, pair_mask: torch.Tensor, b: torch.Tensor, chunk_size: int | None
     ) -> torch.Tensor:
         """Alg. 13 lines 2, 4-7 for rows i of ``z_ln`` [N_i, N, c_z] given the triangle bias b [H, N, N]."""
-        # [N_i, 1, 1, N]
-        mask_bias = mask_to_bias(pair_mask)[:, None, None, :]
-        return self.attention.chunked(z_ln, z_ln, [mask_bias, b.unsqueeze(0)], chunk_size)
+        biases = key_mask_biases(pair_mask) + [b.unsqueeze(0)]
+        return self.attention.chunked(z_ln, z_ln, biases, chunk_size)
 
     def forward(
         self, z: torch.Tensor, pair_mask: torch.Tensor, chunk_size: int | None = None
@@ -166,11 +165,10 @@ class TriangleAttention(nn.Module):
         for start in range(0, n, chunk_size):
             rows = slice(start, min(start + chunk_size, n))
             b[:, rows] = self.triangle_bias(self.query_norm(z[rows]))
-        # [N_i, 1, 1, N]
-        mask_bias = mask_to_bias(pair_mask)[:, None, None, :]
+        biases = key_mask_biases(pair_mask) + [b.unsqueeze(0)]
 
-        def rows_update(z_rows: torch.Tensor, mask_rows: torch.Tensor, b_all: torch.Tensor) -> torch.Tensor:
+        def rows_update(z_rows: torch.Tensor, *biases_rows: torch.Tensor) -> torch.Tensor:
             z_ln = self.query_norm(z_rows)
-            return self.attention(z_ln, z_ln, [mask_rows, b_all])
+            return self.attention(z_ln, z_ln, biases_rows)
 
-        return chunk_layer(rows_update, (z, mask_bias, b.unsqueeze(0)), chunk_size)
+        return chunk_layer(rows_update, (z, *biases), chunk_size)
