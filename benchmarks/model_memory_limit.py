@@ -104,22 +104,64 @@ def write_params(path: Path, point: Point, seed: int = 0) -> None:
     np.savez(path, **params)
 
 
-def measure(point: Point, budget_gb: float, work: Path, niceness: int = 10) -> dict:
-    """One real pass in a fresh subprocess (niced): RSS before, peak RSS during, seconds."""
+class MemoryCgroup:
+    """A fresh memory cgroup (v1 or v2) under this process's own, with a hard limit: a process moved into
+    it is OOM-killed when its memory (RSS and the page cache it charges, which the kernel reclaims first)
+    would pass the limit. So "completes within G GB" is enforced by the kernel, not inferred."""
+
+    def __init__(self, limit_bytes: int):
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+        v1 = [x.split(":", 2)[2] for x in lines if x.split(":", 2)[1] == "memory"]
+        if v1:
+            self.dir, self.limit_file, self.peak_file = Path("/sys/fs/cgroup/memory" + v1[0]), \
+                "memory.limit_in_bytes", "memory.max_usage_in_bytes"
+        else:
+            own = [x.split(":", 2)[2] for x in lines if x.startswith("0::")][0]
+            self.dir, self.limit_file, self.peak_file = Path("/sys/fs/cgroup" + own), "memory.max", \
+                "memory.peak"
+        self.dir = self.dir / f"af_limit_{os.getpid()}"
+        try:
+            self.dir.mkdir()
+            (self.dir / self.limit_file).write_text(str(limit_bytes))
+        except OSError as exc:
+            raise SystemExit(f"--limit-gb: cannot make a memory cgroup at {self.dir}: {exc}") from exc
+
+    def enter(self) -> None:
+        """In the child before exec: join the cgroup."""
+        (self.dir / "cgroup.procs").write_text(str(os.getpid()))
+
+    def peak(self) -> int:
+        return int((self.dir / self.peak_file).read_text())
+
+    def remove(self) -> None:
+        self.dir.rmdir()
+
+
+def measure(point: Point, budget_gb: float, work: Path, niceness: int = 10,
+            limit_gb: float | None = None) -> dict:
+    """One real pass in a fresh subprocess (niced): RSS before, peak RSS during, seconds; with
+    ``limit_gb``, inside a memory cgroup limited to that (its peak usage reported; killed when over)."""
     params, features = work / f"params_{PRESET}.npz", work / "features.npz"
     write_params(params, point)
     np.savez(features, **synthetic_features(point.length, 0))
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     cmd = ["nice", "-n", str(niceness), sys.executable, "-c", REAL]
     cmd += [str(params), str(features), str(budget_gb)]
+    cgroup = MemoryCgroup(int(limit_gb * 1e9)) if limit_gb else None
     start = time.time()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env,
+                              preexec_fn=cgroup.enter if cgroup else None)
+        limited = {"limit_gb": limit_gb, "cgroup_peak": cgroup.peak()} if cgroup else {}
+    finally:
+        if cgroup:
+            cgroup.remove()
     params.unlink()
     features.unlink()
     if proc.returncode != 0:
-        tail = proc.stderr.strip().splitlines()[-1:] or ["failed"]
-        return {"error": tail[0], "wall": time.time() - start}
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+        tail = proc.stderr.strip().splitlines()[-1:] or [f"exit code {proc.returncode}"]
+        return {"error": tail[0], "returncode": proc.returncode, "wall": time.time() - start, **limited}
+    return {**json.loads(proc.stdout.strip().splitlines()[-1]), **limited}
 
 
 def _meta_pass(model, tensors, chunk):
@@ -274,6 +316,8 @@ def main() -> int:
     parser.add_argument("--meta", action="store_true", help="trace on the meta device (faster)")
     parser.add_argument("--start", type=int, default=1024)
     parser.add_argument("--nice", type=int, default=10, help="niceness of the measured subprocesses")
+    parser.add_argument("--limit-gb", type=float, default=None,
+                        help="run each measured pass in a memory cgroup with this hard limit (GB)")
     parser.add_argument("--json", type=Path, default=None, help="append every result here (JSON lines)")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
@@ -297,7 +341,7 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as tmp:
             for text in args.measure:
                 point = Point.parse(text)
-                m = measure(point, args.budget_gb, Path(tmp), args.nice)
+                m = measure(point, args.budget_gb, Path(tmp), args.nice, args.limit_gb)
                 record("measure", point, m)
                 if "error" in m:
                     print(f"measure L={point.length} blocks {point.depth}: {m}", flush=True)
@@ -305,7 +349,9 @@ def main() -> int:
                 growth = m["rss_peak"] - m["rss_before"]
                 print(f"measure L={point.length} blocks {point.depth}: RSS before {gb(m['rss_before'])} "
                       f"GB, peak {gb(m['rss_peak'])} GB, growth {gb(growth)} GB, chunk {m['chunk_size']}, "
-                      f"{m['seconds']:.0f} s", flush=True)
+                      f"{m['seconds']:.0f} s" + (f", cgroup peak {gb(m['cgroup_peak'])} GB within a "
+                                                f"{m['limit_gb']:g} GB limit" if "limit_gb" in m else ""),
+                      flush=True)
 
     if args.fit:
         records = [json.loads(line) for path in args.fit for line in path.read_text().splitlines()]

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch._subclasses.fake_tensor import is_fake
 
 from alphafold.model.chunking import chunk_layer
 
@@ -24,6 +25,15 @@ def mask_to_bias(mask: torch.Tensor) -> torch.Tensor:
     return (mask - 1.0) * MASK_BIAS
 
 
+def _nothing_masked(mask: torch.Tensor) -> bool:
+    """Whether every entry of the mask is kept; False for tensors without data (the memory tracer's meta and
+    fake tensors), which then count the bias: their traced peak is an upper bound."""
+    kept = mask.all()
+    if kept.device.type == "meta" or is_fake(kept):
+        return False
+    return bool(kept)
+
+
 def key_mask_biases(mask: torch.Tensor) -> list[torch.Tensor]:
     """The key-mask bias of a row-wise attention, [*, 1, 1, K] from a mask [*, K], as a list of biases for
     :class:`Attention`: empty when nothing is masked.
@@ -34,7 +44,7 @@ def key_mask_biases(mask: torch.Tensor) -> list[torch.Tensor]:
     kernel would copy it element by element (4x the attention's time and a bias-sized private copy, seen
     in the ending-node triangle attention at L = 400-600).
     """
-    if bool(mask.all()):
+    if _nothing_masked(mask):
         return []
     # [*, 1, 1, K]
     return [mask_to_bias(mask.contiguous())[..., None, None, :]]
