@@ -22,16 +22,18 @@ from alphafold.model.triangle import TriangleAttention, TriangleMultiplication
 TEMPLATE_PAIR_FEAT_DIM_EXTRA = 1 + 22 + 22 + 3 + 1
 
 
-def dgram_from_positions(x: torch.Tensor, num_bins: int, min_bin: float, max_bin: float) -> torch.Tensor:
-    """One-hot distogram of pairwise distances ([N, 3] -> [N, N, num_bins]); the last bin is open-ended.
+def dgram_from_positions(x: torch.Tensor, num_bins: int, min_bin: float, max_bin: float,
+                         rows: slice = slice(None)) -> torch.Tensor:
+    """One-hot distogram of pairwise distances ([N, 3] -> [R, N, num_bins] for the residues ``rows``, all N
+    by default); the last bin is open-ended.
 
     Bins compare squared distances with squared edges, as DeepMind does (so edge cases bin identically).
     """
     lower = torch.linspace(min_bin, max_bin, num_bins, device=x.device, dtype=torch.float32) ** 2
     upper = torch.cat([lower[1:], lower.new_tensor([1e8])])
     x = x.float()
-    # [N, N, 1]
-    d2 = ((x[:, None, :] - x[None, :, :]) ** 2).sum(-1, keepdim=True)
+    # [R, N, 1]
+    d2 = ((x[rows, None, :] - x[None, :, :]) ** 2).sum(-1, keepdim=True)
     return ((d2 > lower) & (d2 < upper)).float()
 
 
@@ -84,8 +86,11 @@ class SingleTemplateEmbedding(nn.Module):
         atom37_mask: torch.Tensor,
         pb: torch.Tensor,
         pb_mask: torch.Tensor,
+        rows: slice = slice(None),
     ) -> torch.Tensor:
-        """The 88 template pair features of Suppl. Table 1 for one template: [N, N, 88].
+        """The 88 template pair features of Suppl. Table 1 for one template, rows i of ``rows`` (all N by
+        default): [R, N, 88]. Each row needs only residue i's and every j's features, so a row block is
+        exactly those rows of the whole.
 
         Args:
             aatype: [N] (0-21); atom37: [N, 37, 3]; atom37_mask: [N, 37]; pb: [N, 3] pseudo-beta positions;
@@ -97,9 +102,10 @@ class SingleTemplateEmbedding(nn.Module):
                 "template unit vectors are a multimer feature; no monomer preset uses them"
             )
         n = aatype.shape[0]
+        r = len(range(n)[rows])
         dtype = atom37.dtype
-        dgram = dgram_from_positions(pb, c.dgram_num_bins, c.dgram_min_bin, c.dgram_max_bin).to(dtype)
-        pb_mask_2d = (pb_mask[:, None] * pb_mask[None, :]).unsqueeze(-1)
+        dgram = dgram_from_positions(pb, c.dgram_num_bins, c.dgram_min_bin, c.dgram_max_bin, rows).to(dtype)
+        pb_mask_2d = (pb_mask[rows, None] * pb_mask[None, :]).unsqueeze(-1)
         onehot = F.one_hot(aatype.long(), 22).to(dtype)
         # backbone frame present: N, CA and C all resolved
         backbone = (
@@ -107,20 +113,21 @@ class SingleTemplateEmbedding(nn.Module):
             * atom37_mask[:, rc.atom_order["CA"]]
             * atom37_mask[:, rc.atom_order["C"]]
         )
-        backbone_2d = (backbone[:, None] * backbone[None, :]).unsqueeze(-1)
-        # [N, N, 88]: (distogram, pseudo-beta mask, aatype of j, aatype of i, unit vector, backbone mask)
+        backbone_2d = (backbone[rows, None] * backbone[None, :]).unsqueeze(-1)
+        # [R, N, 88]: (distogram, pseudo-beta mask, aatype of j, aatype of i, unit vector, backbone mask)
         act = torch.cat(
             [
                 dgram,
                 pb_mask_2d,
-                onehot[None, :, :].expand(n, n, 22),
-                onehot[:, None, :].expand(n, n, 22),
-                atom37.new_zeros(n, n, 3),
+                onehot[None, :, :].expand(r, n, 22),
+                onehot[rows, None, :].expand(r, n, 22),
+                atom37.new_zeros(r, n, 3),
                 backbone_2d,
             ],
             dim=-1,
         )
-        return act * backbone_2d
+        # masked in place: act is this call's own tensor
+        return act.mul_(backbone_2d)
 
     def forward(
         self,
@@ -132,8 +139,25 @@ class SingleTemplateEmbedding(nn.Module):
         pair_mask: torch.Tensor,
         chunk_size: int | None,
     ) -> torch.Tensor:
-        """Returns the template pair representation t [N, N, c_t]."""
-        t = self.embedding2d(self.pair_features(aatype, atom37, atom37_mask, pb, pb_mask))
+        """Returns the template pair representation t [N, N, c_t].
+
+        With ``chunk_size`` the 88 pair features are made and embedded a block of rows at a time: the
+        [N, N, 88] features (1.4x the size of t) never exist whole.
+        """
+        n = aatype.shape[0]
+        step = n if chunk_size is None else max(1, chunk_size)
+        t = None
+        for start in range(0, n, step):
+            rows = slice(start, min(start + step, n))
+            # [R, N, c_t]
+            part = self.embedding2d(self.pair_features(aatype, atom37, atom37_mask, pb, pb_mask, rows))
+            if step >= n:
+                t = part
+                break
+            if t is None:
+                t = part.new_empty(n, n, part.shape[-1])
+            t[rows] = part
+            del part
         for block in self.template_pair_stack:
             t = block(t, pair_mask, chunk_size)
         return self.output_layer_norm(t)

@@ -163,14 +163,12 @@ def _template_update(
     r0, r1 = comm.local_range(pair_mask.shape[0], group)
     stacks = []
     for i in range(num_templates):
-        feats = embed.pair_features(
+        # [R, N, 88] -> [R, N, c_t]: the template's pair features and representation, local rows only
+        t = embed.embedding2d(embed.pair_features(
             batch["template_aatype"][i], batch["template_all_atom_positions"][i].to(z.dtype),
             batch["template_all_atom_masks"][i].to(z.dtype), batch["template_pseudo_beta"][i].to(z.dtype),
-            batch["template_pseudo_beta_mask"][i].to(z.dtype),
-        )
-        # [R, N, c_t]: the template's pair representation, local rows
-        t = embed.embedding2d(feats[r0:r1])
-        del feats
+            batch["template_pseudo_beta_mask"][i].to(z.dtype), slice(r0, r1),
+        ))
         for block in embed.template_pair_stack:
             t = template_pair_block(block, t, pair_mask, group, chunk_size)
         stacks.append(embed.output_layer_norm(t))

@@ -72,3 +72,18 @@ def test_no_present_template_gives_no_update():
     with torch.inference_mode():
         out = module(z, _batch(1, [0.0, 0.0]), torch.ones(N_RES, N_RES), 5)
     assert torch.count_nonzero(out) == 0
+
+
+def test_pair_features_of_a_row_block_are_those_rows_of_the_whole():
+    # the chunked embedding and each rank of the sharded one build only their rows of the [N, N, 88] features
+    embed = TemplateEmbedding(CONFIG, C_Z).single_template_embedding
+    batch = _batch(5, [1.0])
+    args = [batch[k][0] for k in ("template_aatype", "template_all_atom_positions", "template_all_atom_masks",
+                                  "template_pseudo_beta", "template_pseudo_beta_mask")]
+    whole = embed.pair_features(*args)
+    assert whole.shape == (N_RES, N_RES, 88)
+    blocks = [embed.pair_features(*args, rows=slice(a, b)) for a, b in ((0, 4), (4, 4), (4, 10), (10, 11))]
+    assert [b.shape[0] for b in blocks] == [4, 0, 6, 1]
+    torch.testing.assert_close(torch.cat(blocks), whole, rtol=0, atol=0)
+    # not trivially zero: distogram bins, masks and both residues' amino acids are set
+    assert whole[..., :39].sum() > 0 and whole[..., 39:].sum() > 0
