@@ -25,13 +25,18 @@ def mask_to_bias(mask: torch.Tensor) -> torch.Tensor:
     return (mask - 1.0) * MASK_BIAS
 
 
+def has_values(t: torch.Tensor) -> bool:
+    """Whether a tensor holds data. The memory tracer's meta and fake tensors have shapes only, so a
+    data-dependent shortcut (a mask with nothing masked, an absent template) cannot be taken for them:
+    they run the general path, and the traced peak is an upper bound. Pass the result of an op on the
+    input (under fake tracing even a real input's results are fake)."""
+    return t.device.type != "meta" and not is_fake(t)
+
+
 def _nothing_masked(mask: torch.Tensor) -> bool:
-    """Whether every entry of the mask is kept; False for tensors without data (the memory tracer's meta and
-    fake tensors), which then count the bias: their traced peak is an upper bound."""
+    """Whether every entry of the mask is kept (False when that is unknowable, see :func:`has_values`)."""
     kept = mask.all()
-    if kept.device.type == "meta" or is_fake(kept):
-        return False
-    return bool(kept)
+    return has_values(kept) and bool(kept)
 
 
 def key_mask_biases(mask: torch.Tensor) -> list[torch.Tensor]:

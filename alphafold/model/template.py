@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from alphafold.common import residue_constants as rc
-from alphafold.model.attention import Attention, mask_to_bias
+from alphafold.model.attention import Attention, has_values, mask_to_bias
 from alphafold.model.config import TemplateConfig
 from alphafold.model.msa import Transition
 from alphafold.model.primitives import LayerNorm, Linear
@@ -65,6 +65,21 @@ class TemplatePairBlock(nn.Module):
         t += self.triangle_multiplication_incoming(t, pair_mask, chunk_size)
         t += self.pair_transition(t, chunk_size)
         return t
+
+
+def present_templates(template_mask: torch.Tensor) -> list[int]:
+    """The template slots whose pair stacks can change the update: those with a nonzero mask.
+
+    DeepMind runs the pair stack of every slot (inputs are padded to 4). In Alg. 17 an absent slot's logit
+    carries the -1e9 mask bias, so its weight exp(-1e9 - max) is exactly 0 in float32 next to any present
+    slot, and with no present slot the update is zero: skipping absent slots gives the same result and
+    saves their pair stacks (3 of the 4 stacks for a target with one template). Tensors without values
+    (memory tracer) keep every slot.
+    """
+    present = template_mask != 0
+    if not has_values(present):
+        return list(range(template_mask.shape[0]))
+    return [i for i, kept in enumerate(present.tolist()) if kept]
 
 
 class SingleTemplateEmbedding(nn.Module):
@@ -190,15 +205,14 @@ class TemplateEmbedding(nn.Module):
         pair_mask: [N, N] residue padding mask.
         """
         template_mask = batch["template_mask"].to(z.dtype)
-        num_templates = template_mask.shape[0]
-        if num_templates == 0:
-            # a template preset run without templates (e.g. --max-templates 0): no update, as when all
-            # templates are masked out
+        present = present_templates(template_mask)
+        if not present:
+            # no template slot (e.g. --max-templates 0) or none present: no update
             return torch.zeros_like(z)
         # DeepMind's mask bias per template; [T]
         bias = mask_to_bias(template_mask)
         state = None
-        for i in range(num_templates):
+        for i in present:
             t = self.single_template_embedding(
                 batch["template_aatype"][i],
                 batch["template_all_atom_positions"][i].to(z.dtype),
@@ -210,10 +224,7 @@ class TemplateEmbedding(nn.Module):
             )
             state = self.accumulate(z, t, bias[i], state, chunk_size)
             del t
-        update = self.attention_output(state, chunk_size)
-        # no templates at all: no update (in place: no second pair-sized tensor)
-        update *= (template_mask.sum() > 0).to(update.dtype)
-        return update
+        return self.attention_output(state, chunk_size)
 
     def accumulate(
         self,
@@ -223,22 +234,23 @@ class TemplateEmbedding(nn.Module):
         state: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None,
         chunk_size: int | None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Alg. 17 lines 1-4 for one more template t [N, N, c_t] with mask bias ``bias`` (a scalar):
-        updates the running (maximum logit [N, N, H], sum of weights [N, N, H], weighted values
-        [N, N, H, D]) per pair (i, j) and head, chunk by chunk of rows (``None``: at once)."""
+        """Alg. 17 lines 1-4 for one more template t [R, N, c_t] with mask bias ``bias`` (a scalar):
+        updates the running (maximum logit [R, N, H], sum of weights [R, N, H], weighted values
+        [R, N, H, D]) per pair (i, j) and head, chunk by chunk of rows (``None``: at once). R = N, or a
+        rank's rows of z [R, N, c_z] in the sharded trunk."""
         a = self.attention
         num_heads, head_dim = a.query_w.shape[1], a.query_w.shape[2]
-        n = z.shape[0]
+        r, n = z.shape[:2]
         if state is None:
             state = (
-                z.new_full((n, n, num_heads), float("-inf")),
-                z.new_zeros(n, n, num_heads),
-                z.new_zeros(n, n, num_heads, head_dim),
+                z.new_full((r, n, num_heads), float("-inf")),
+                z.new_zeros(r, n, num_heads),
+                z.new_zeros(r, n, num_heads, head_dim),
             )
         run_max, denom, acc = state
-        step = n if chunk_size is None else chunk_size
-        for start in range(0, n, step):
-            rows = slice(start, min(start + step, n))
+        step = max(1, r if chunk_size is None else chunk_size)
+        for start in range(0, r, step):
+            rows = slice(start, min(start + step, r))
             # [r, N, H, D]: the pair's query from z, the template's key and value from t
             q = torch.einsum("ijc,chd->ijhd", z[rows], a.query_w)
             k = torch.einsum("ijc,chd->ijhd", t[rows], a.key_w)
@@ -256,14 +268,14 @@ class TemplateEmbedding(nn.Module):
     def attention_output(
         self, state: tuple[torch.Tensor, torch.Tensor, torch.Tensor], chunk_size: int | None
     ) -> torch.Tensor:
-        """Alg. 17 lines 4-5 from the accumulated softmax: normalise, project; [N, N, c_z]."""
+        """Alg. 17 lines 4-5 from the accumulated softmax: normalise, project; [R, N, c_z]."""
         a = self.attention
         _run_max, denom, acc = state
-        n = acc.shape[0]
-        update = acc.new_empty(n, n, a.output_w.shape[-1])
-        step = n if chunk_size is None else chunk_size
-        for start in range(0, n, step):
-            rows = slice(start, min(start + step, n))
+        r, n = acc.shape[:2]
+        update = acc.new_empty(r, n, a.output_w.shape[-1])
+        step = max(1, r if chunk_size is None else chunk_size)
+        for start in range(0, r, step):
+            rows = slice(start, min(start + step, r))
             o = acc[rows] / denom[rows].unsqueeze(-1)
             update[rows] = torch.einsum("ijhd,hdo->ijo", o, a.output_w) + a.output_b
         return update

@@ -26,9 +26,8 @@ import torch
 import torch.nn.functional as F
 
 from alphafold.model.attention import mask_to_bias
-from alphafold.model.chunking import chunk_layer
 from alphafold.model.embeddings import EmbeddingsAndEvoformer
-from alphafold.model.template import TemplateEmbedding, dgram_from_positions, pseudo_beta
+from alphafold.model.template import TemplateEmbedding, dgram_from_positions, present_templates, pseudo_beta
 from alphafold.model.torsion_features import template_torsion_features
 from alphafold.parallel import comm
 from alphafold.parallel.evoformer import evoformer_block, template_pair_block
@@ -156,13 +155,16 @@ def _template_update(
     """Alg. 2 lines 9-13 for the local rows z [R, N, c_z]: template pair stacks, pointwise attention."""
     embed = module.single_template_embedding
     template_mask = batch["template_mask"].to(z.dtype)
-    num_templates = template_mask.shape[0]
-    if num_templates == 0:
-        # a template preset run without templates (e.g. --max-templates 0): no update, as in the model
+    # the same slots on every rank (the mask is replicated), so every rank joins the same collectives
+    present = present_templates(template_mask)
+    if not present:
+        # no template slot, or none present (e.g. --max-templates 0): no update, as in the model
         return torch.zeros_like(z)
     r0, r1 = comm.local_range(pair_mask.shape[0], group)
-    stacks = []
-    for i in range(num_templates):
+    # DeepMind's mask bias per template; [T]
+    bias = mask_to_bias(template_mask)
+    state = None
+    for i in present:
         # [R, N, 88] -> [R, N, c_t]: the template's pair features and representation, local rows only
         t = embed.embedding2d(embed.pair_features(
             batch["template_aatype"][i], batch["template_all_atom_positions"][i].to(z.dtype),
@@ -171,14 +173,7 @@ def _template_update(
         ))
         for block in embed.template_pair_stack:
             t = template_pair_block(block, t, pair_mask, group, chunk_size)
-        stacks.append(embed.output_layer_norm(t))
-    rows, n = z.shape[:2]
-    # Alg. 17: one query per pair (i, j) over the T templates; [R*N, 1, c_z] and [R*N, T, c_t]
-    q = z.reshape(rows * n, 1, z.shape[-1])
-    t = torch.stack(stacks, dim=2).reshape(rows * n, num_templates, stacks[0].shape[-1])
-    # [1, 1, 1, T]
-    bias = mask_to_bias(template_mask)[None, None, None, :]
-    pair_chunk = None if chunk_size is None else chunk_size * n
-    update = chunk_layer(lambda qq, tt: module.attention(qq, tt, [bias]), (q, t), pair_chunk)
-    # [R, N, c_z]; no templates at all: no update
-    return update.reshape(rows, n, z.shape[-1]) * (template_mask.sum() > 0).to(update.dtype)
+        # Alg. 17 accumulated one template at a time on the local rows, as the single-device model does
+        state = module.accumulate(z, embed.output_layer_norm(t), bias[i], state, chunk_size)
+        del t
+    return module.attention_output(state, chunk_size)

@@ -87,3 +87,16 @@ def test_pair_features_of_a_row_block_are_those_rows_of_the_whole():
     torch.testing.assert_close(torch.cat(blocks), whole, rtol=0, atol=0)
     # not trivially zero: distogram bins, masks and both residues' amino acids are set
     assert whole[..., :39].sum() > 0 and whole[..., 39:].sum() > 0
+
+
+def test_absent_template_slots_are_not_embedded():
+    # their weight in Alg. 17 is exactly 0 (checked against all slots at once above): their pair stacks are
+    # skipped, so a target with 1 template in 4 slots pays for 1 stack
+    module = TemplateEmbedding(CONFIG, C_Z)
+    calls = []
+    module.single_template_embedding.register_forward_hook(lambda mod, args, out: calls.append(args[0]))
+    batch = _batch(2, [0.0, 1.0, 0.0])
+    with torch.inference_mode():
+        out = module(torch.randn(N_RES, N_RES, C_Z), batch, torch.ones(N_RES, N_RES), None)
+    assert len(calls) == 1 and torch.equal(calls[0], batch["template_aatype"][1])
+    assert out.abs().max() > 0
