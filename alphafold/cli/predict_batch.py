@@ -107,13 +107,12 @@ def cpus_per_rank(requested: float, num_cpus: int | None, largest_gang: int) -> 
 
 def run(args: argparse.Namespace) -> int:
     from alphafold.model.options import RuntimeOptions
-    from alphafold.parallel.cost import TargetShape
     from alphafold.parallel.group import ParallelConfig
     from alphafold.runtime.driver import Driver
     from alphafold.runtime.factory import PredictorFactory
     from alphafold.runtime.gang import GangOptions
     from alphafold.runtime.routing import RoutingPolicy, choose_tp
-    from alphafold.runtime.targets import discover_targets
+    from alphafold.runtime.targets import discover_targets, target_shape
 
     out_dir = Path(args.output_dir)
     params = _params_file(Path(args.params_dir), args.preset)
@@ -135,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
                                chunk_size=options.chunk_size if isinstance(options.chunk_size, int) else 4)
 
         def route(target):
-            return choose_tp(TargetShape(target.n_res, target.n_seq, target.n_extra), policy)
+            return choose_tp(target_shape(target), policy)
 
     reports = {}
     if todo:

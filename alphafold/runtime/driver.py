@@ -39,6 +39,8 @@ class Target:
     n_res: int
     n_seq: int = 512
     n_extra: int = 5120
+    n_templ: int = 4
+    n_slices: int = 4
 
 
 @dataclasses.dataclass

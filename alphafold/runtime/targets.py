@@ -3,8 +3,9 @@
 A batch directory holds one processed-feature file per target, ``FEATURES_DIR/<target>.npz`` (the
 ``alphafold process-features`` layout, docs/contracts.md); the target's outputs go to ``OUT/<target>.npz``.
 Routing needs only each target's sizes, so they are read from the ``.npy`` headers inside the archive:
-N_res from ``aatype`` [R+1, N_res], N_seq from ``msa_feat`` [R+1, N_seq, N_res, 49], N_extra from
-``extra_msa`` [R+1, N_extra, N_res].
+N_res and the recycle slices R+1 from ``aatype`` [R+1, N_res], N_seq from ``msa_feat``
+[R+1, N_seq, N_res, 49], N_extra from ``extra_msa`` [R+1, N_extra, N_res], the templates T from
+``template_aatype`` [R+1, T, N_res].
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from alphafold.errors import UserError
+from alphafold.parallel.cost import TargetShape
 from alphafold.runtime.driver import Target
 
 
@@ -43,11 +45,22 @@ def target_from_file(features_path: Path, output_dir: Path) -> Target:
     if len(shapes.get("aatype", ())) != 2 or len(shapes.get("msa_feat", ())) != 4:
         raise UserError(str(features_path), "needs aatype [R, N_res] and msa_feat [R, N_seq, N_res, 49]: "
                                             "not processed features")
-    n_res = shapes["aatype"][1]
+    n_slices, n_res = shapes["aatype"]
+    if n_slices < 1 or n_res < 1:
+        raise UserError(str(features_path),
+                        f"aatype has shape {shapes['aatype']}: no recycle slice or no residue")
     n_seq = shapes["msa_feat"][1]
     n_extra = shapes["extra_msa"][1] if len(shapes.get("extra_msa", ())) == 3 else 0
+    n_templ = shapes["template_aatype"][1] if len(shapes.get("template_aatype", ())) == 3 else 0
     name = features_path.stem
-    return Target(name, str(features_path), str(output_dir / f"{name}.npz"), n_res, n_seq, n_extra)
+    return Target(name, str(features_path), str(output_dir / f"{name}.npz"), n_res, n_seq, n_extra,
+                  n_templ, n_slices)
+
+
+def target_shape(target: Target) -> TargetShape:
+    """The sizes the memory model routes ``target`` by (every recycle slice the file carries is held as
+    input, whatever --num-recycle runs)."""
+    return TargetShape(target.n_res, target.n_seq, target.n_extra, target.n_templ, target.n_slices)
 
 
 def discover_targets(features_dir: str | Path, output_dir: str | Path) -> list[Target]:

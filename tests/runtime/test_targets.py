@@ -88,3 +88,29 @@ def test_only_local_ray_temp_dirs_of_ended_commands_are_removed(tmp_path):
     made = Path(local_ray_temp_dir(tmp_path))
     assert made.is_dir() and made.name.startswith(f"afray{os.getpid()}_")
     assert remove_stale_ray_temp_dirs(tmp_path) == []
+
+
+def test_routing_reads_recycle_slices_and_templates_from_the_headers(tmp_path):
+    """The memory estimate counts every recycle slice the file carries as input (and its templates): a
+    target with 9 slices is routed by 9, not by process-features' default of 4."""
+    from alphafold.runtime.routing import RoutingPolicy, estimated_peak
+    from alphafold.runtime.targets import target_shape
+
+    for name, slices, templates in (("few", 1, 0), ("many", 9, 3)):
+        save_npz_atomic(tmp_path / f"{name}.npz", {
+            "aatype": np.zeros((slices, 19), np.int32),
+            "msa_feat": np.zeros((slices, 5, 19, 49), np.float32),
+            "extra_msa": np.zeros((slices, 7, 19), np.int32),
+            "template_aatype": np.zeros((slices, templates, 19), np.int32)})
+    few, many = discover_targets(tmp_path, tmp_path / "out")
+    assert (few.n_slices, few.n_templ, many.n_slices, many.n_templ) == (1, 0, 9, 3)
+    assert (target_shape(many).n_res, target_shape(many).n_seq, target_shape(many).n_extra) == (19, 5, 7)
+    assert (target_shape(few).n_slices, target_shape(few).n_templ) == (1, 0)
+    assert (target_shape(many).n_slices, target_shape(many).n_templ) == (9, 3)
+    policy = RoutingPolicy(budget_bytes=2**30)
+    assert estimated_peak(target_shape(few), 1, policy) < estimated_peak(target_shape(many), 1, policy)
+    # A file with no recycle slice is bad input, named, before any Ray work.
+    save_npz_atomic(tmp_path / "empty.npz", {"aatype": np.zeros((0, 19), np.int32),
+                                             "msa_feat": np.zeros((0, 5, 19, 49), np.float32)})
+    with pytest.raises(UserError, match="empty.npz: aatype has shape"):
+        discover_targets(tmp_path, tmp_path / "out")
