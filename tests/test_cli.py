@@ -47,3 +47,15 @@ def test_user_error_is_one_line_without_traceback(monkeypatch, capsys):
 ])
 def test_user_error_message(where, record, expected):
     assert str(UserError(where, "bad", record=record)) == expected
+
+
+def test_predict_batch_workers_plan_auto_chunks_with_the_routing_budget():
+    # every actor on a host would otherwise plan with the host's whole free memory
+    from alphafold.cli import predict_batch
+
+    parser = argparse.ArgumentParser()
+    predict_batch.register(parser.add_subparsers())
+    args = parser.parse_args(["predict-batch", "f", "--output-dir", "o", "--params-dir", "p",
+                              "--memory-budget-gb", "12.5", "--gpus-per-rank", "1"])
+    options = predict_batch.runtime_options(args)
+    assert (options.memory_budget_gb, options.chunk_size, options.device) == (12.5, "auto", "cuda")

@@ -27,6 +27,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from alphafold.cli.argtypes import (
     chunk_size,
@@ -37,6 +38,9 @@ from alphafold.cli.argtypes import (
 )
 from alphafold.errors import UserError
 from alphafold.io_utils import write_text_atomic
+
+if TYPE_CHECKING:  # torch is imported only when a subcommand runs
+    from alphafold.model.options import RuntimeOptions
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +69,7 @@ def register(subparsers) -> None:
     p.add_argument("--tp", type=positive_int, help="gang size P for every target (default: route by memory)")
     p.add_argument("--max-tp", type=positive_int, default=1, help="largest gang when routing by memory")
     p.add_argument("--memory-budget-gb", type=positive_float, default=16.0,
-                   help="memory per device when routing")
+                   help="memory per device (GB, 10^9 bytes): routing and 'auto' chunking plan with it")
     p.add_argument("--ray-address", help="join this Ray cluster (HOST:PORT of its head) instead of starting "
                                          "a local one")
     p.add_argument("--connect-timeout", type=float, default=60.0,
@@ -105,8 +109,17 @@ def cpus_per_rank(requested: float, num_cpus: int | None, largest_gang: int) -> 
     return min(requested, num_cpus / max(largest_gang, 1))
 
 
-def run(args: argparse.Namespace) -> int:
+def runtime_options(args: argparse.Namespace) -> RuntimeOptions:
+    """The workers' options. Their "auto" chunking plans with the per-device budget the router uses, not
+    with the host's free memory, which every actor on a host would count as its own."""
     from alphafold.model.options import RuntimeOptions
+
+    return RuntimeOptions(chunk_size=args.chunk_size, num_recycle=args.num_recycle,
+                          device="cuda" if args.gpus_per_rank > 0 else "cpu",
+                          memory_budget_gb=args.memory_budget_gb)
+
+
+def run(args: argparse.Namespace) -> int:
     from alphafold.parallel.group import ParallelConfig
     from alphafold.runtime.driver import Driver
     from alphafold.runtime.factory import PredictorFactory
@@ -121,15 +134,13 @@ def run(args: argparse.Namespace) -> int:
     skipped = [t.name for t in targets if t not in todo]
     for name in skipped:
         log.info("%s: output exists, skipped", name)
-    device = "cuda" if args.gpus_per_rank > 0 else "cpu"
-    options = RuntimeOptions(chunk_size=args.chunk_size, num_recycle=args.num_recycle,
-                             device=device)
+    options = runtime_options(args)
     factory = PredictorFactory(str(params), args.preset, options)
     if args.tp is not None:
         def route(target):
             return args.tp
     else:
-        policy = RoutingPolicy(budget_bytes=int(args.memory_budget_gb * 2**30), max_tp=args.max_tp,
+        policy = RoutingPolicy(budget_bytes=int(args.memory_budget_gb * 1e9), max_tp=args.max_tp,
                                weights_bytes=params.stat().st_size,
                                chunk_size=options.chunk_size if isinstance(options.chunk_size, int) else 4)
 
@@ -141,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
         local_cpus = None if args.ray_address else args.num_cpus
         cpus = cpus_per_rank(args.cpus_per_rank, local_cpus, args.tp or args.max_tp)
         gang_options = GangOptions(cpus_per_rank=cpus, gpus_per_rank=args.gpus_per_rank,
-                                   timeout_s=args.timeout, parallel=ParallelConfig(device=device))
+                                   timeout_s=args.timeout, parallel=ParallelConfig(device=options.device))
         reports = _with_ray(args, lambda: Driver(factory, route, gang_options, args.max_attempts,
                                                  args.num_actors).run(todo))
     summary = {name: {"status": "skipped", "output": str(out_dir / f"{name}.npz")} for name in skipped}
