@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -207,7 +208,7 @@ def recorded_predict_seconds(prediction: Path) -> float:
     try:
         with np.load(prediction, allow_pickle=False) as f:
             return float(f["meta/timings/predict"]) if "meta/timings/predict" in f.files else 0.0
-    except (OSError, ValueError):
+    except (OSError, ValueError, zipfile.BadZipFile):  # unreadable: no time on record, not a crash
         return 0.0
 
 
