@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from alphafold.campaign.ledger import Ledger
 from alphafold.campaign.runner import BatchJob, CommandResult, Outcome, alphafold_cmd, run_logged
 from alphafold.io_utils import write_text_atomic
 
@@ -134,18 +135,19 @@ def predict_work(job: BatchJob, pending: list[dict]) -> dict[str, Outcome]:
     staging.mkdir(parents=True, exist_ok=True)
     for old in staging.glob("*.npz"):
         old.unlink()
+    # Before anything is skipped as already predicted: every pending target's output of other settings goes.
+    discard_other_settings(paths["out"], job.digest, [m["key"] for m in pending], job.ledger)
     runnable = []
     outcomes: dict[str, Outcome] = {}
     for member in pending:
-        record = job.ledger.read_record("features", member["key"])
-        if record is None:  # its features failed: nothing to predict
+        record = current_record(job, "features", member["key"], job.settings.get("features"))
+        if record is None:  # its features failed (under these settings): nothing to predict
             outcomes[member["key"]] = Outcome({}, CommandResult(1, 0.0), 0.0, "missing_input")
             continue
         (staging / f"{member['key']}.npz").symlink_to(Path(record["outputs"]["processed"]).resolve())
         runnable.append(member)
     if not runnable:
         return outcomes
-    discard_other_settings(paths["out"], job.digest, [m["key"] for m in runnable])
     cmd = alphafold_cmd("predict-batch", staging, "--output-dir", paths["out"],
                         "--params-dir", params_dir(job), "--preset", c["model"]["preset"],
                         "--max-tp", job.devices,
@@ -183,22 +185,37 @@ def predict_work(job: BatchJob, pending: list[dict]) -> dict[str, Outcome]:
     return outcomes
 
 
-def discard_other_settings(out_dir: Path, digest: str, keys: list[str]) -> list[Path]:
+def current_record(job: BatchJob, stage: str, key: str, digest: str | None) -> dict | None:
+    """``key``'s completion record of an earlier ``stage`` if it was made under ``digest`` (the digest of that
+    stage's settings that this job's settings name), else None. A record of other settings is what is left
+    of an earlier campaign run when the stage failed under the current ones: its files are not an input."""
+    record = job.ledger.read_record(stage, key)
+    return record if record is not None and digest is not None and record.get("settings") == digest else None
+
+
+def discard_other_settings(out_dir: Path, digest: str, keys: list[str], ledger: Ledger) -> list[Path]:
     """Remove the prediction outputs of ``keys`` made under other settings than ``digest``.
 
     predict-batch keeps every output that exists, so that a rerun after an interruption predicts nothing
     twice. That is right only for outputs of the same settings: after a change of preset, params or
     recycles the old files must go. The batch's output directory records the digest it was filled under
-    (``settings.txt``); the keys passed are the pending ones (no completion record for ``digest``).
+    (``settings.txt``, written before predict-batch runs); the keys passed are all the pending ones (no
+    completion record for ``digest``), runnable or not, so that no old file is left to be taken later for
+    one of ``digest``. A directory without the stamp holds files of unknown settings: they go too. The
+    prediction record of another digest of a removed file goes with it, so that a return to those settings
+    does not take the record for a file that is no longer theirs.
     """
     stamp = out_dir / "settings.txt"
     removed = []
-    if stamp.is_file() and stamp.read_text().strip() != digest:
+    if not stamp.is_file() or stamp.read_text().strip() != digest:
         for key in keys:
             path = out_dir / f"{key}.npz"
             if path.is_file():
                 path.unlink()
                 removed.append(path)
+            record = ledger.read_record("predict", key)
+            if record is not None and record.get("settings") != digest:
+                ledger.record_path("predict", key).unlink()
     write_text_atomic(stamp, digest + "\n")
     return removed
 
@@ -216,9 +233,10 @@ def outputs_work(job: BatchJob, member: dict) -> tuple[dict, CommandResult | Non
     """PDB/ModelCIF, scores, PAE, ranking and plots of one target (``alphafold write-outputs``), with Amber
     relaxation when ``predict.relax`` is set. The target's directory is named by its (sanitised) name."""
     key = member["key"]
-    prediction = job.ledger.read_record("predict", key)
-    features = job.ledger.read_record("features", key)
-    if prediction is None or features is None:  # an earlier stage failed for this target
+    prediction = current_record(job, "predict", key, job.settings.get("predict"))
+    features = prediction and current_record(job, "features", key,
+                                             prediction.get("settings_detail", {}).get("features"))
+    if prediction is None or features is None:  # an earlier stage failed for this target (these settings)
         return {}, CommandResult(1, 0.0, failure_type="missing_input")
     target_dir = job.output_dir / "targets" / member["name"]
     cmd = alphafold_cmd("write-outputs", "--prediction", prediction["outputs"]["prediction"],

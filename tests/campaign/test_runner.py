@@ -126,21 +126,14 @@ def test_batch_at_once_records_each_target(tmp_path):
     assert m["failed"] == {"k1": "refused", "k2": "missing_output", "k3": "missing_output"}
 
 
-def test_prediction_outputs_kept_for_a_rerun_discarded_on_new_settings(tmp_path, monkeypatch):
-    """predict-batch keeps existing outputs (a rerun after an interruption predicts nothing twice); the
-    prediction stage first removes the pending targets' outputs made under other settings, so a changed
-    preset or recycle count is predicted again instead of reusing the old files."""
+def fake_predict_batch(served: list[list[str]], kill_after: list[int]):
+    """predict-batch's contract: <key>.npz per staged features file, existing outputs skipped. Each call
+    appends the keys it predicted to ``served``; ``kill_after`` = [n] interrupts the next call after n."""
     import numpy as np
 
-    from alphafold.campaign import stages
-    from alphafold.campaign.runner import run_batch_at_once
     from alphafold.io_utils import save_npz_atomic
 
-    served: list[list[str]] = []
-    kill_after: list[int] = []  # [n]: the next call is interrupted after n targets
-
-    def fake_predict_batch(cmd, log_path, timeout=None):
-        # predict-batch's contract: <key>.npz per staged features file, existing outputs skipped.
+    def run(cmd, log_path, timeout=None):
         staging, out = Path(cmd[cmd.index("predict-batch") + 1]), Path(cmd[cmd.index("--output-dir") + 1])
         report: dict = {}
         served.append([])
@@ -159,19 +152,43 @@ def test_prediction_outputs_kept_for_a_rerun_discarded_on_new_settings(tmp_path,
         (out / "predict_batch.json").write_text(json.dumps(report))
         return CommandResult(0, 0.1)
 
-    monkeypatch.setattr(stages, "run_logged", fake_predict_batch)
-    config = {"model": {"preset": "model_1_ptm", "params_dir": str(tmp_path), "num_recycle": 0},
-              "predict": {"memory_budget_gb": 1, "max_attempts": 1, "device": "cpu", "ray_address": None}}
+    return run
+
+
+PREDICT_CONFIG = {"model": {"preset": "model_1_ptm", "params_dir": None, "num_recycle": 0},
+                  "predict": {"memory_budget_gb": 1, "max_attempts": 1, "device": "cpu", "ray_address": None}}
+
+
+def mark_features(tmp_path, key, digest):
+    features = tmp_path / f"{key}.features.npz"
+    features.write_bytes(b"")
+    Ledger.of(tmp_path).mark_done("features", key, digest, 0.0, outputs={"processed": str(features)})
+
+
+def run_predict(tmp_path, settings, members=MEMBERS[:2]):
+    from alphafold.campaign import stages
+    from alphafold.campaign.runner import run_batch_at_once
+
+    job = BatchJob(stage="predict", batch="s-1", members=members, config=PREDICT_CONFIG,
+                   output_dir=tmp_path, settings=settings)
+    return run_batch_at_once(job, stages.predict_work, tmp_path / "manifest.json")
+
+
+def test_prediction_outputs_kept_for_a_rerun_discarded_on_new_settings(tmp_path, monkeypatch):
+    """predict-batch keeps existing outputs (a rerun after an interruption predicts nothing twice); the
+    prediction stage first removes the pending targets' outputs made under other settings, so a changed
+    preset or recycle count is predicted again instead of reusing the old files."""
+    from alphafold.campaign import stages
+
+    served: list[list[str]] = []
+    kill_after: list[int] = []
+    monkeypatch.setattr(stages, "run_logged", fake_predict_batch(served, kill_after))
     ledger = Ledger.of(tmp_path)
     for m in MEMBERS[:2]:
-        features = tmp_path / f"{m['key']}.features.npz"
-        features.write_bytes(b"")
-        ledger.mark_done("features", m["key"], "f", 0.0, outputs={"processed": str(features)})
+        mark_features(tmp_path, m["key"], "f")
 
     def run(recycles):
-        job = BatchJob(stage="predict", batch="s-1", members=MEMBERS[:2], config=config,
-                       output_dir=tmp_path, settings={"num_recycle": recycles})
-        return run_batch_at_once(job, stages.predict_work, tmp_path / "manifest.json")
+        return run_predict(tmp_path, {"features": "f", "num_recycle": recycles})
 
     assert run(0) == 0
     kill_after.append(1)
@@ -183,6 +200,66 @@ def test_prediction_outputs_kept_for_a_rerun_discarded_on_new_settings(tmp_path,
     assert run(1) == 0  # other settings again: both predicted
     assert served == [["k0", "k1"], ["k0"], ["k1"], ["k0", "k1"]]
     assert ledger.read_record("predict", "k0")["seconds"] == 4.0
+
+
+def test_prediction_never_uses_features_or_outputs_of_other_settings(tmp_path, monkeypatch):
+    """After a settings change: a target whose features failed under the new settings is not predicted
+    from its old features; its old prediction is removed, not taken later as one of the new settings;
+    and a return to the old settings after an interrupted run predicts again what that run removed."""
+    from alphafold.campaign import stages
+
+    served: list[list[str]] = []
+    kill_after: list[int] = []
+    monkeypatch.setattr(stages, "run_logged", fake_predict_batch(served, kill_after))
+    ledger = Ledger.of(tmp_path)
+    old, new = {"features": "f-old", "num_recycle": 0}, {"features": "f-new", "num_recycle": 0}
+    for m in MEMBERS[:2]:
+        mark_features(tmp_path, m["key"], "f-old")
+    assert run_predict(tmp_path, old) == 0
+    mark_features(tmp_path, "k0", "f-new")  # new features: k0's built, k1's failed (its old record stays)
+    assert run_predict(tmp_path, new) == 0
+    m = json.loads((tmp_path / "manifest.json").read_text())
+    assert m["done"] == ["k0"] and m["failed"] == {"k1": "missing_input"}
+    assert not (tmp_path / "predict" / "outputs" / "s-1" / "k1.npz").exists()  # old prediction removed
+    mark_features(tmp_path, "k1", "f-new")  # k1's features built on a rerun
+    assert run_predict(tmp_path, new) == 0
+    assert ledger.read_record("predict", "k1")["outputs"].get("reused") is None  # predicted, not reused
+    assert served == [["k0", "k1"], ["k0"], ["k1"]]
+    # Back to the old settings, with their features, after an interrupted run of the new ones: the old
+    # completion records no longer describe the files, so both are predicted again.
+    for m in MEMBERS[:2]:
+        mark_features(tmp_path, m["key"], "f-old")
+    assert run_predict(tmp_path, old) == 0
+    assert served[-1] == ["k0", "k1"]
+    kill_after.append(1)
+    for m in MEMBERS[:2]:
+        mark_features(tmp_path, m["key"], "f-new")
+    with pytest.raises(SystemExit):
+        run_predict(tmp_path, new)
+    for m in MEMBERS[:2]:
+        mark_features(tmp_path, m["key"], "f-old")
+    assert run_predict(tmp_path, old) == 0
+    assert served[-1] == ["k0", "k1"]
+
+
+def test_outputs_stage_never_writes_from_a_prediction_of_other_settings(tmp_path, monkeypatch):
+    from alphafold.campaign import stages
+
+    calls: list = []
+    monkeypatch.setattr(stages, "run_logged", lambda cmd, log, timeout=None: calls.append(cmd))
+    ledger = Ledger.of(tmp_path)
+    ledger.mark_done("features", "k0", "f-old", 0.0, outputs={"raw": "raw.npz"})
+    ledger.mark_done("predict", "k0", "p-old", 0.0, outputs={"prediction": "k0.npz"},
+                     settings_detail={"features": "f-old"})
+    job = BatchJob(stage="outputs", batch="s-1", members=MEMBERS[:1], config={"predict": {"relax": False}},
+                   output_dir=tmp_path, settings={"predict": "p-new", "relax": False})
+    outputs, failure = stages.outputs_work(job, MEMBERS[0])  # its prediction failed under p-new
+    assert outputs == {} and failure.failure_type == "missing_input"
+    ledger.mark_done("predict", "k0", "p-new", 0.0, outputs={"prediction": "k0.npz"},
+                     settings_detail={"features": "f-new"})
+    outputs, failure = stages.outputs_work(job, MEMBERS[0])  # predicted from features no longer recorded
+    assert outputs == {} and failure.failure_type == "missing_input"
+    assert calls == []
 
 
 def test_a_stage_never_runs_a_target_its_previous_stage_did_not_finish(tmp_path):
