@@ -257,16 +257,11 @@ class FeatureBuilder:
         c = self.config
         try:
             from alphafold.data import templates
-        except ImportError:
-            logger.warning(
-                "%s: template search is not available in this build (alphafold.data.templates "
-                "missing): empty template features (0 templates)",
-                target.name,
-            )
-            return msa_features.empty_template_features(target.length), {
-                "used": False,
-                "reason": "module missing",
-            }
+        except ImportError as err:
+            # Template databases were given: zero templates here would be a silent loss, and one the store
+            # would keep (its key says templates were searched). A failure of this target instead.
+            raise RuntimeError(f"template search configured but it cannot run in this environment ({err})") \
+                from err
         if self._template_searcher is None:
             self._template_searcher = templates.TemplateSearcher(
                 c.pdb_seqres,

@@ -143,3 +143,21 @@ def test_changed_or_newer_msas_are_never_used_with_stale_results(tmp_path, capsy
     assert features(out, "--stage", "templates", *TEMPLATE_FLAGS) == 0
     assert features(out, "--stage", "features") == 0
     assert json.loads((hbb / "features.json").read_text())["msa_mode"] == "jackhmmer"
+
+
+def test_template_search_that_cannot_run_fails_instead_of_storing_zero_templates(tmp_path, monkeypatch):
+    import sys
+
+    import alphafold.data
+
+    out = tmp_path / "out"
+    assert features(out, "--stage", "msa", "--a3m", str(FILES / "hbb_globins45.a3m")) == 0
+    # An environment without the template search's dependencies: the module does not import.
+    monkeypatch.delattr(alphafold.data, "templates", raising=False)
+    monkeypatch.setitem(sys.modules, "alphafold.data.templates", None)
+    assert features(out, "--stage", "templates", *TEMPLATE_FLAGS) == 1
+    assert not (out / "HBB_HUMAN" / "templates.json").exists()
+    assert not (tmp_path / "store" / "templates").exists()  # nothing stored to be reused later
+    monkeypatch.undo()
+    assert features(out, "--stage", "templates", *TEMPLATE_FLAGS) == 0
+    assert json.loads((out / "HBB_HUMAN" / "templates.json").read_text())["templates"]["num_templates"] == 4
