@@ -51,6 +51,17 @@ def read_targets_cached(path: str | Path, output_dir: Path) -> list[Target]:
     return targets
 
 
+def check_databases(databases: Mapping) -> None:
+    """Every database the config names exists, and the template search has both of its inputs; checked at
+    planning, before any job runs (their identities key the stages' completion records)."""
+    for name, path in databases.items():
+        if name != "max_template_date" and path is not None and not Path(path).exists():
+            raise UserError("config", f"databases.{name}: {path} does not exist")
+    if (databases.get("pdb_seqres") is None) != (databases.get("mmcif_dir") is None):
+        raise UserError("config", "databases.pdb_seqres and databases.mmcif_dir go together: set both for "
+                                  "templates, or neither")
+
+
 @dataclass
 class Campaign:
     config: dict
@@ -69,6 +80,7 @@ class Campaign:
             if limit is not None and t.length > limit:
                 raise UserError(t.source.rsplit(":", 1)[0], f"sequence of {t.length} residues exceeds "
                                 f"max_length {limit} set in the config", record=t.name)
+        check_databases(config["databases"])
         tiers = parse_tiers(config["campaign"]["tiers"])
         policy = cls.tier_policy(config)
         return cls(config, Path(config["output_dir"]), targets, tiers, policy,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -92,3 +93,18 @@ def test_targets_are_cached_by_file_content(tmp_path, monkeypatch):
     f.write_text(">a\nMKVLA\n>c\nGGSGW\n")  # changed input: read afresh
     with pytest.raises(AssertionError, match="read again"):
         Campaign.from_config(cfg)
+
+
+@pytest.mark.parametrize("databases,message", [
+    ({"uniref90": "{tmp}/missing.fasta"}, r"^config: databases\.uniref90: .*missing\.fasta does not exist$"),
+    ({"mgnify": "{tmp}/nope.fa"}, r"^config: databases\.mgnify: .*nope\.fa does not exist$"),
+    ({"pdb_seqres": "{tmp}/seqres.txt"}, r"pdb_seqres and databases\.mmcif_dir go together"),
+    ({"mmcif_dir": "{tmp}"}, r"pdb_seqres and databases\.mmcif_dir go together"),
+])
+def test_bad_databases_are_one_line_errors_at_planning(tmp_path, databases, message):
+    (tmp_path / "seqres.txt").write_text(">1abc_A mol:protein length:3  X\nMKV\n")
+    databases = {k: v.format(tmp=tmp_path) for k, v in databases.items()}
+    cfg = {"targets": str(EXAMPLE_FASTA), "output_dir": str(tmp_path / "o"), "databases": databases}
+    with pytest.raises(UserError) as err:
+        Campaign.from_config(cfg)
+    assert re.search(message, str(err.value)), str(err.value)
