@@ -27,6 +27,9 @@ def test_overrides_win():
     ({"model": {"presett": "x"}}, "key model"),
     ({"databases": {"max_template_date": "2021/01/01"}}, "key databases.max_template_date"),
     ({"typo_key": 1}, "(top level)"),
+    # hhblits would need HH-suite databases the config cannot name: every target would fail at run time
+    ({"features": {"msa_mode": "hhblits"}}, "key features.msa_mode"),
+    ({"features": {"msa_mode": "jackhmer"}}, "key features.msa_mode"),
 ])
 def test_violations_name_the_key(patch, problem):
     cfg = {"targets": "a.fasta", "output_dir": "out", **patch}
