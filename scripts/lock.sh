@@ -16,6 +16,12 @@ pip=("$tmp/venv/bin/python" -m pip --disable-pip-version-check)
 "${pip[@]}" install --quiet torch==2.13.0
 # A non-editable install of the project, so the freeze lists only its dependencies.
 "${pip[@]}" install --quiet ".[test]" torch==2.13.0
+# The freeze below writes a CUDA build as plain torch==2.13.0 too: check the build itself, so that a pip
+# that reached a CUDA wheel (no CPU wheel on its find-links/index) never writes its nvidia-* pins here.
+"$tmp/venv/bin/python" -c 'import sys, torch; sys.exit(1 if torch.version.cuda else 0)' || {
+  echo "[lock] pip resolved a CUDA build of torch; give it the CPU wheel (find-links or the CPU index)" >&2
+  exit 1
+}
 {
   echo "# Exact versions for every pip install of this project (pip install -c constraints.txt ...): the full"
   echo "# resolved set of the runtime and test dependencies, so a fresh machine installs what CI tested."
