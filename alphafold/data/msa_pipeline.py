@@ -190,6 +190,8 @@ def _read_stage_record(path: Path, target: Target, stage: str) -> dict:
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise UserError(str(path), f"unreadable {stage} record ({err}): run --stage {stage} again",
                         record=target.name) from None
+    if not isinstance(record, dict):
+        raise UserError(str(path), f"not a {stage} record: run --stage {stage} again", record=target.name)
     if record.get("key") != target.key:
         raise UserError(str(path), f"{stage} output was made for another sequence (key {record.get('key')}, "
                         f"target {target.key}): run --stage {stage} again", record=target.name)
@@ -345,6 +347,9 @@ class FeatureBuilder:
         record = _read_stage_record(target_dir / MSAS_RECORD, target, "msa")
         msas = []
         for entry in record.get("files") or []:
+            if not isinstance(entry, dict) or not {"name", "format", "sha256"} <= entry.keys():
+                raise UserError(str(target_dir / MSAS_RECORD), f"malformed alignment entry {entry!r}: run "
+                                "--stage msa again", record=target.name)
             path = target_dir / "msas" / entry["name"]
             if not path.is_file() or _sha256_file(path) != entry["sha256"]:
                 raise UserError(str(path), "alignment missing or changed since the MSA stage wrote it: run "

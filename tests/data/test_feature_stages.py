@@ -161,3 +161,15 @@ def test_template_search_that_cannot_run_fails_instead_of_storing_zero_templates
     monkeypatch.undo()
     assert features(out, "--stage", "templates", *TEMPLATE_FLAGS) == 0
     assert json.loads((out / "HBB_HUMAN" / "templates.json").read_text())["templates"]["num_templates"] == 4
+
+
+@pytest.mark.parametrize("record", ["[]", '{"key": "%s", "files": [{"name": "user.a3m"}]}'])
+def test_a_damaged_stage_record_is_a_one_line_error(tmp_path, capsys, record):
+    out = tmp_path / "out"
+    assert features(out, "--stage", "msa", "--a3m", str(FILES / "hbb_globins45.a3m")) == 0
+    msas = out / "HBB_HUMAN" / "msas.json"
+    key = json.loads(msas.read_text())["key"]
+    msas.write_text(record.replace("%s", key))  # valid JSON, not what the MSA stage writes
+    assert features(out, "--stage", "templates") == 2
+    err = capsys.readouterr().err
+    assert str(msas) in err and "run --stage msa again" in err and "Traceback" not in err
