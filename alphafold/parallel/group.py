@@ -133,7 +133,8 @@ def init_shard_group(
     if device.type == "cuda":
         torch.cuda.set_device(device)
     timeout = timedelta(seconds=config.rendezvous_timeout_s)
-    store = dist.TCPStore(master_addr, master_port, world_size, is_master=rank == 0, timeout=timeout)
+    store = dist.TCPStore(master_addr, master_port, world_size, is_master=rank == 0, timeout=timeout,
+                          master_listen_fd=_store_listener(master_addr, master_port) if rank == 0 else None)
     dist.init_process_group(
         config.resolved_backend, store=store, rank=rank, world_size=world_size, timeout=timeout
     )
@@ -147,6 +148,13 @@ def init_shard_group(
     log.debug("rank %d/%d joined a %s group of %d on %s", rank, world_size, config.resolved_backend,
               tp_size, device)
     return ShardGroup(rank=dist.get_rank(group), size=tp_size, group=group, device=device)
+
+
+def _store_listener(host: str, port: int) -> int:
+    """A socket listening on ``host:port`` only, handed to rank 0's store (its file descriptor; the store
+    owns it from then on). Left to itself the store listens on every interface whatever ``host`` is."""
+    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    return socket.create_server((host, port), family=family, backlog=max(socket.SOMAXCONN, 128)).detach()
 
 
 def destroy_shard_group(group: ShardGroup) -> None:

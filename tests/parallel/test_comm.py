@@ -136,3 +136,49 @@ def test_rendezvous_with_a_missing_rank_times_out_instead_of_waiting_forever():
         init_shard_group(0, 2, "127.0.0.1", free_loopback_port(), ParallelConfig(rendezvous_timeout_s=2))
     assert time.monotonic() - start < 30
     assert not torch.distributed.is_initialized()
+
+
+def _listening_addresses() -> list[str]:
+    """Local addresses of this process's listening TCP sockets, as ``/proc/net/tcp{,6}`` show them
+    (hex, e.g. 0100007F for 127.0.0.1, 00000000 for every interface)."""
+    import os
+
+    inodes = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            link = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[len("socket:["):-1])
+    found = []
+    for table in ("/proc/self/net/tcp", "/proc/self/net/tcp6"):
+        with open(table) as fh:
+            for line in fh.readlines()[1:]:
+                fields = line.split()
+                # fields: sl, local_address, rem_address, st (0A = LISTEN), ..., inode (index 9)
+                if fields[3] == "0A" and fields[9] in inodes:
+                    found.append(fields[1].split(":")[0])
+    return found
+
+
+def _is_loopback_hex(address: str) -> bool:
+    if len(address) == 8:  # IPv4, little-endian bytes: 127.x.y.z ends in 7F
+        return address.endswith("7F")
+    # IPv6 ::1, or an IPv4-mapped 127.x.y.z (::ffff:127.x.y.z)
+    return address == "00000000000000000000000001000000" or (
+        address.startswith("0000000000000000FFFF0000") and address.endswith("7F"))
+
+
+def _listening(group: ShardGroup) -> list[str]:
+    comm.all_reduce_sum(torch.ones(1), group)  # the group is formed and has talked
+    return _listening_addresses()
+
+
+@pytest.mark.distributed
+def test_a_group_listens_on_loopback_only():
+    # rank 0 holds the rendezvous store; gloo's pairs listen on every rank
+    results = spawn(_listening, 2, timeout_s=120, config=ParallelConfig(rendezvous_timeout_s=30))
+    assert results[0], "rank 0 holds the rendezvous store: it listens"
+    for rank, addresses in enumerate(results):
+        assert all(_is_loopback_hex(a) for a in addresses), f"rank {rank} listens on {addresses}"
