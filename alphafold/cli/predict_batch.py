@@ -41,6 +41,7 @@ from alphafold.io_utils import write_text_atomic
 
 if TYPE_CHECKING:  # torch is imported only when a subcommand runs
     from alphafold.model.options import RuntimeOptions
+    from alphafold.runtime.routing import RoutingPolicy
 
 log = logging.getLogger(__name__)
 
@@ -119,12 +120,24 @@ def runtime_options(args: argparse.Namespace) -> RuntimeOptions:
                           memory_budget_gb=args.memory_budget_gb)
 
 
+def routing_policy(args: argparse.Namespace, params: Path) -> RoutingPolicy:
+    """What the router plans with: the per-device budget, every rank's weights (the params file) and its
+    process base (:data:`~alphafold.runtime.routing.PROCESS_BASE_BYTES`, which the memory model is
+    calibrated with), at the chunk size the workers run: unchunked for 'none', 4 (DeepMind's subbatch) for
+    'auto', which plans its chunks within the same budget."""
+    from alphafold.runtime.routing import PROCESS_BASE_BYTES, RoutingPolicy
+
+    chunk = 4 if args.chunk_size == "auto" else args.chunk_size
+    return RoutingPolicy(budget_bytes=int(args.memory_budget_gb * 1e9), max_tp=args.max_tp,
+                         weights_bytes=params.stat().st_size, base_bytes=PROCESS_BASE_BYTES, chunk_size=chunk)
+
+
 def run(args: argparse.Namespace) -> int:
     from alphafold.parallel.group import ParallelConfig
     from alphafold.runtime.driver import Driver
     from alphafold.runtime.factory import PredictorFactory
     from alphafold.runtime.gang import GangOptions
-    from alphafold.runtime.routing import RoutingPolicy, choose_tp
+    from alphafold.runtime.routing import choose_tp
     from alphafold.runtime.targets import discover_targets, target_shape
 
     out_dir = Path(args.output_dir)
@@ -140,9 +153,7 @@ def run(args: argparse.Namespace) -> int:
         def route(target):
             return args.tp
     else:
-        policy = RoutingPolicy(budget_bytes=int(args.memory_budget_gb * 1e9), max_tp=args.max_tp,
-                               weights_bytes=params.stat().st_size,
-                               chunk_size=options.chunk_size if isinstance(options.chunk_size, int) else 4)
+        policy = routing_policy(args, params)
 
         def route(target):
             return choose_tp(target_shape(target), policy)

@@ -13,6 +13,11 @@ from collections.abc import Iterable, Sequence
 from alphafold.model.config import BASE, ModelConfig
 from alphafold.parallel.cost import TargetShape, rank_memory
 
+# A rank's RSS before model and data (interpreter, torch, gloo), measured on CPU here
+# (benchmarks/parallel_full_memory.py, docs/benchmarks.md); rank_memory is calibrated with it. On CUDA the
+# device's share is the context and allocator reserve instead (not measured here).
+PROCESS_BASE_BYTES = int(0.24 * 2**30)
+
 
 @dataclasses.dataclass(frozen=True)
 class RoutingPolicy:

@@ -114,3 +114,34 @@ def test_routing_reads_recycle_slices_and_templates_from_the_headers(tmp_path):
                                              "msa_feat": np.zeros((0, 5, 19, 49), np.float32)})
     with pytest.raises(UserError, match="empty.npz: aatype has shape"):
         discover_targets(tmp_path, tmp_path / "out")
+
+
+def test_predict_batch_routes_with_the_process_base_and_the_chunking_the_workers_run(tmp_path):
+    """The router plans with what a worker holds: its process base (with which the memory model is
+    calibrated) and, for --chunk-size none, unchunked operations."""
+    import argparse
+
+    from alphafold.cli.predict_batch import routing_policy
+    from alphafold.parallel.cost import TargetShape
+    from alphafold.runtime.routing import PROCESS_BASE_BYTES, choose_tp, estimated_peak
+
+    params = tmp_path / "params_model_1_ptm.npz"
+    params.write_bytes(b"\0" * 1000)
+
+    def policy(budget_gb: float, chunk) -> object:
+        return routing_policy(argparse.Namespace(memory_budget_gb=budget_gb, max_tp=2, chunk_size=chunk),
+                              params)
+
+    assert PROCESS_BASE_BYTES > 0
+    shape = TargetShape(300, n_seq=64, n_extra=128, n_templ=0, n_slices=1)
+    auto = policy(1.0, "auto")
+    assert (auto.base_bytes, auto.weights_bytes, auto.chunk_size) == (PROCESS_BASE_BYTES, 1000, 4)
+    # a budget that one rank fits only without the base: the target goes to a gang of 2
+    alone = estimated_peak(shape, 1, auto) - PROCESS_BASE_BYTES
+    fits_without_base = policy((alone + PROCESS_BASE_BYTES // 2) / 1e9, "auto")
+    assert choose_tp(shape, fits_without_base) == 2
+    # unchunked workers are planned unchunked (their transients are larger than at chunk size 4)
+    unchunked = policy(1.0, None)
+    assert unchunked.chunk_size is None
+    assert estimated_peak(shape, 1, unchunked) > estimated_peak(shape, 1, auto)
+    assert policy(1.0, 7).chunk_size == 7
