@@ -3,11 +3,14 @@
 Used by ``alphafold run-features --tp P`` and by the distributed tests. The ranks meet on 127.0.0.1 at a
 free port; each rank calls ``fn(group, *args)`` and its return value (keep it picklable and small: numpy
 arrays, numbers) comes back to the parent, indexed by rank. A rank that fails fails the whole launch
-with its traceback; a launch that exceeds ``timeout_s`` is terminated, so nothing waits forever.
+with its traceback, except a :class:`~alphafold.errors.UserError` (bad input, e.g. a missing params file),
+which the parent raises as it is, so the command reports it in one line; a launch that exceeds ``timeout_s``
+is terminated, so nothing waits forever.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue as queue_mod
 import time
@@ -17,9 +20,19 @@ from typing import Any
 import torch
 import torch.multiprocessing as mp
 
+from alphafold.errors import UserError
 from alphafold.parallel.group import ParallelConfig, ShardGroup, free_loopback_port, shard_group
 
 log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class _RankUserError:
+    """A rank's UserError on its way to the parent (the exception itself does not survive pickling)."""
+
+    where: str | None
+    problem: str
+    record: str | None
 
 
 def _rank_entry(rank: int, fn: Callable[..., Any], world_size: int, port: int, config: ParallelConfig,
@@ -27,7 +40,11 @@ def _rank_entry(rank: int, fn: Callable[..., Any], world_size: int, port: int, c
     if num_threads:
         torch.set_num_threads(num_threads)
     with shard_group(rank, world_size, "127.0.0.1", port, config) as group:
-        results.put((rank, fn(group, *args)))
+        try:
+            value = fn(group, *args)
+        except UserError as err:
+            value = _RankUserError(err.where, err.problem, err.record)
+        results.put((rank, value))
 
 
 def spawn(fn: Callable[..., Any], world_size: int, *args: Any, config: ParallelConfig | None = None,
@@ -60,11 +77,13 @@ def spawn(fn: Callable[..., Any], world_size: int, *args: Any, config: ParallelC
     try:
         while True:
             _drain(results, collected)
+            _raise_user_error(collected)  # the other ranks may wait for the failed one: ended below
             if procs.join(timeout=0.2):
                 break
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{world_size} ranks did not finish within {timeout_s:.0f} s")
         _drain(results, collected, wait_s=5.0, expect=world_size)
+        _raise_user_error(collected)
     finally:
         for proc in procs.processes:
             if proc.is_alive():
@@ -75,6 +94,13 @@ def spawn(fn: Callable[..., Any], world_size: int, *args: Any, config: ParallelC
     if missing:
         raise RuntimeError(f"ranks {missing} returned no result")
     return [collected[r] for r in range(world_size)]
+
+
+def _raise_user_error(collected: dict[int, Any]) -> None:
+    for rank in sorted(collected):
+        if isinstance(collected[rank], _RankUserError):
+            err = collected[rank]
+            raise UserError(err.where, err.problem, err.record)
 
 
 def _drain(results: Any, collected: dict[int, Any], wait_s: float = 0.0, expect: int | None = None) -> None:

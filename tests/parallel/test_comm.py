@@ -182,3 +182,23 @@ def test_a_group_listens_on_loopback_only():
     assert results[0], "rank 0 holds the rendezvous store: it listens"
     for rank, addresses in enumerate(results):
         assert all(_is_loopback_hex(a) for a in addresses), f"rank {rank} listens on {addresses}"
+
+
+def _bad_input_on_rank_one(group: ShardGroup) -> int:
+    from alphafold.errors import UserError
+
+    if group.rank == 1:
+        raise UserError("f.npz", "no such feature", record="msa_feat")
+    comm.all_reduce_sum(torch.ones(1), group)  # rank 0 would wait here for rank 1 until the timeout
+    return group.rank
+
+
+@pytest.mark.distributed
+def test_bad_input_on_one_rank_is_the_launchs_user_error_at_once():
+    from alphafold.errors import UserError
+
+    start = time.monotonic()
+    with pytest.raises(UserError) as caught:
+        spawn(_bad_input_on_rank_one, 2, timeout_s=120, config=ParallelConfig(rendezvous_timeout_s=60))
+    assert str(caught.value) == "f.npz: record 'msa_feat': no such feature"
+    assert time.monotonic() - start < 50, "the rank waiting in its collective was ended, not waited for"

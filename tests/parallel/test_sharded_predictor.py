@@ -80,3 +80,19 @@ def test_run_features_tp_two_writes_the_single_device_outputs(files, tmp_path, c
     ref = Predictor.from_params_file(params, options=OPTIONS).predict(features, num_recycle=0)
     assert_outputs_match(load_npz(out), ref, "run-features --tp 2")
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "no temporary files left"
+
+
+def test_run_features_tp_two_reports_bad_input_in_one_line(files, tmp_path, cli):
+    params, features = files
+    path = tmp_path / "features.npz"
+    save_npz_atomic(path, features)
+    out = tmp_path / "out.npz"
+    # the features carry 2 recycle slices; the ranks find that out, the command reports it
+    proc = cli("run-features", "--params", params, "--features", path, "--output", out, "--tp", "2",
+               "--num-recycle", "3", check=False, timeout=600)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"alphafold run-features: error: {path}: num_recycle 3 needs 4 recycle slices but the features "
+        "carry 2")
+    assert not out.exists()
