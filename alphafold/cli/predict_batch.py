@@ -73,7 +73,7 @@ def register(subparsers) -> None:
                    help="memory per device (GB, 10^9 bytes): routing and 'auto' chunking plan with it")
     p.add_argument("--ray-address", help="join this Ray cluster (HOST:PORT of its head) instead of starting "
                                          "a local one")
-    p.add_argument("--connect-timeout", type=float, default=60.0,
+    p.add_argument("--connect-timeout", type=positive_float, default=60.0,
                    help="seconds to wait for the cluster at --ray-address to answer")
     p.add_argument("--num-cpus", type=positive_int, default=None, help="CPUs of the local Ray (default: all)")
     p.add_argument("--num-actors", type=positive_int, default=1, help="single actors serving short targets")
@@ -182,11 +182,13 @@ def run(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
-# A local Ray's temporary directory: /tmp/afray<pid of this command>_<random>. Short, because Ray's socket
+# A local Ray's temporary directory: /tmp/afray-<pid of this command>-<random>. Short, because Ray's socket
 # paths are length-limited; named by the pid, so a later run can tell one whose command was killed (kill -9,
-# a cancelled SLURM job: nothing removed it) from one still in use.
-RAY_TEMP_PREFIX = "afray"
-_RAY_TEMP_NAME = re.compile(rf"{RAY_TEMP_PREFIX}(\d+)_[A-Za-z0-9_]+")
+# a cancelled SLURM job: nothing removed it) from one still in use. The "-" around the pid is a character
+# mkdtemp's random part never holds, so no other afray* directory (e.g. a plain mkdtemp(prefix="afray"))
+# can be mistaken for one of these.
+RAY_TEMP_PREFIX = "afray-"
+_RAY_TEMP_NAME = re.compile(rf"{RAY_TEMP_PREFIX}(\d+)-[a-z0-9_]+")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -203,7 +205,7 @@ def remove_stale_ray_temp_dirs(root: str | os.PathLike = "/tmp") -> list[Path]:
     """Remove the local-Ray temporary directories (ours, under ``root``) whose predict-batch process is
     gone: what an interrupted run leaves behind. Returns the removed directories."""
     removed = []
-    for path in Path(root).glob(f"{RAY_TEMP_PREFIX}*_*"):
+    for path in Path(root).glob(f"{RAY_TEMP_PREFIX}*-*"):
         match = _RAY_TEMP_NAME.fullmatch(path.name)
         try:
             if not match or not path.is_dir() or path.stat().st_uid != os.getuid():
@@ -220,7 +222,7 @@ def remove_stale_ray_temp_dirs(root: str | os.PathLike = "/tmp") -> list[Path]:
 
 def local_ray_temp_dir(root: str | os.PathLike = "/tmp") -> str:
     remove_stale_ray_temp_dirs(root)
-    return tempfile.mkdtemp(prefix=f"{RAY_TEMP_PREFIX}{os.getpid()}_", dir=root)
+    return tempfile.mkdtemp(prefix=f"{RAY_TEMP_PREFIX}{os.getpid()}-", dir=root)
 
 
 def _with_ray(args: argparse.Namespace, work):

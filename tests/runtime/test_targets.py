@@ -53,6 +53,11 @@ def test_predict_batch_reports_bad_input_in_one_line(tmp_path, cli):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "holds 0 params_*.npz files" in proc.stderr
     assert not (tmp_path / "out").exists()
+    # a connect timeout of 0 would give up on any cluster at once
+    proc = cli("predict-batch", tmp_path / "features", "--output-dir", tmp_path / "out", "--params-dir",
+               tmp_path / "params", "--ray-address", "127.0.0.1:9", "--connect-timeout", "0", check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "--connect-timeout" in proc.stderr.strip().splitlines()[-1]
 
 
 def test_ranks_never_reserve_more_cpus_than_a_local_ray_has_for_the_largest_gang():
@@ -65,8 +70,8 @@ def test_ranks_never_reserve_more_cpus_than_a_local_ray_has_for_the_largest_gang
 
 
 def test_only_local_ray_temp_dirs_of_ended_commands_are_removed(tmp_path):
-    """A predict-batch killed with -9 leaves its local Ray's /tmp/afray<pid>_* behind; the next run removes
-    such directories, and only those: a live command's, a foreign name's and a plain file stay."""
+    """A predict-batch killed with -9 leaves its local Ray's /tmp/afray-<pid>-* behind; the next run removes
+    such directories, and only those: a live command's, foreign names' and a plain file stay."""
     import subprocess
     import sys
 
@@ -74,19 +79,23 @@ def test_only_local_ray_temp_dirs_of_ended_commands_are_removed(tmp_path):
 
     ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                            text=True, check=True)
-    dead = tmp_path / f"afray{int(ended.stdout)}_k3x9q"
+    pid = int(ended.stdout)
+    dead = tmp_path / f"afray-{pid}-k3x9q"
     (dead / "session_latest" / "logs").mkdir(parents=True)
     (dead / "session_latest" / "logs" / "raylet.out").write_text("log")
-    live = tmp_path / f"afray{os.getpid()}_a8b7c6"
+    live = tmp_path / f"afray-{os.getpid()}-a8b7c6"
     live.mkdir()
-    foreign = tmp_path / "afrayq1w2e3r4"  # the old naming (no pid): not ours to judge
-    foreign.mkdir()
-    plain = tmp_path / "afray12_file"
+    # plain mkdtemp(prefix="afray") names (e.g. the Ray test session's, in use): not ours to judge, even
+    # when their random part happens to read like a pid of an ended process
+    foreign = [tmp_path / "afrayq1w2e3r4", tmp_path / f"afray{pid}_kq81m"]
+    for path in foreign:
+        path.mkdir()
+    plain = tmp_path / f"afray-{pid}-file"
     plain.write_text("")
     assert remove_stale_ray_temp_dirs(tmp_path) == [dead]
-    assert not dead.exists() and live.is_dir() and foreign.is_dir() and plain.is_file()
+    assert not dead.exists() and live.is_dir() and all(p.is_dir() for p in foreign) and plain.is_file()
     made = Path(local_ray_temp_dir(tmp_path))
-    assert made.is_dir() and made.name.startswith(f"afray{os.getpid()}_")
+    assert made.is_dir() and made.name.startswith(f"afray-{os.getpid()}-")
     assert remove_stale_ray_temp_dirs(tmp_path) == []
 
 
