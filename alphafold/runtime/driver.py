@@ -7,7 +7,8 @@ actors, or gangs of P) each takes the longest waiting target whenever it is idle
 
 Failures:
   * a member of a gang dies (process killed, node lost): the gang is torn down, a new one formed, and the
-    target goes back to the head of the queue until ``max_attempts`` is spent;
+    target goes back to the head of the queue until ``max_attempts`` is spent; if no new gang can be
+    formed (``GangUnavailable``) while other gangs of the tier still work, the tier goes on with those;
   * the model raises (bad features, a bug): the target fails without retry, since it would fail again; a
     gang whose collective was interrupted is rebuilt all the same;
   * a target no allowed gang size can hold is refused before any work starts.
@@ -105,7 +106,10 @@ class Driver:
         jobs: list[_Job] = []
         try:
             for _ in range(min(pool_size, len(queue))):
-                idle.append(self._form(p))
+                gang = self._try_form(p, spare=len(idle))
+                if gang is None:
+                    break
+                idle.append(gang)
             while queue or jobs:
                 while idle and queue:
                     gang, target = idle.pop(), queue.popleft()
@@ -129,7 +133,8 @@ class Driver:
                         job.results.append(ray.get(ref))
                     except ray.exceptions.RayError as err:
                         jobs.remove(job)
-                        replacement = self._fail(job, err, queue, reports)
+                        self._fail(job, err, queue, reports)
+                        replacement = self._try_form(p, spare=len(idle) + len(jobs)) if queue else None
                         if replacement is not None:
                             idle.append(replacement)
                         continue
@@ -152,9 +157,21 @@ class Driver:
     def _form(self, p: int) -> Gang:
         return Gang(self.factory, p, self.options)
 
+    def _try_form(self, p: int, spare: int) -> Gang | None:
+        """A new gang of ``p``; None if it cannot be formed while ``spare`` other gangs of the tier go on
+        (GangUnavailable only when none would be left to serve the queue)."""
+        try:
+            return self._form(p)
+        except GangUnavailable as err:
+            if not spare:
+                raise
+            log.warning("tier P=%d: no further gang (%s); going on with %d", p, err, spare)
+            return None
+
     def _fail(self, job: _Job, err: ray.exceptions.RayError, queue: collections.deque[Target],
-              reports: dict[str, TargetReport]) -> Gang | None:
-        """Handle a failed member; returns the gang that replaces the failed one (None if none needed)."""
+              reports: dict[str, TargetReport]) -> None:
+        """Handle a failed member: tear its gang down; requeue the target if a worker died and attempts
+        remain, else record the failure."""
         report = reports[job.target.name]
         died = isinstance(err, ray.exceptions.RayActorError) or not self._alive(job.gang)
         job.gang.kill()
@@ -164,7 +181,6 @@ class Driver:
         else:
             report.status, report.error = "failed", _one_line(err)
             log.error("%s failed after %d attempt(s): %s", job.target.name, report.attempts, report.error)
-        return self._form(job.gang.size) if queue else None
 
     def _alive(self, gang: Gang) -> bool:
         try:

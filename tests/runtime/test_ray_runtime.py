@@ -129,3 +129,42 @@ def test_a_gang_that_cannot_be_placed_times_out(ray_session):
     with pytest.raises(GangUnavailable):
         Gang(PairMixerFactory(C), 3, GangOptions(cpus_per_rank=1, timeout_s=3))
     assert time.monotonic() - start < 30
+
+
+class _NoMoreGangs(Driver):
+    """A driver whose gangs after the first ``allowed`` cannot be formed (as when a node is lost)."""
+
+    def __init__(self, *args, allowed: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.allowed, self.formed = allowed, 0
+
+    def _form(self, p):
+        if self.formed >= self.allowed:
+            raise GangUnavailable("no node can hold another gang")
+        self.formed += 1
+        return super()._form(p)
+
+
+def test_a_tier_goes_on_with_the_gangs_it_has_when_no_further_one_forms(ray_session, tmp_path):
+    hold = tmp_path / "hold"
+    hold.mkdir()
+    slow = _features(tmp_path / "slow.npz", 17, hold="slow")
+    others = [_features(tmp_path / f"t{n}.npz", n) for n in (14, 13)]
+    targets = [Target("slow", str(slow), str(tmp_path / "slow_out.npz"), 17)] + [
+        Target(p.stem, str(p), str(tmp_path / f"{p.stem}_out.npz"), n) for p, n in zip(others, (14, 13))]
+    # two single actors wanted, only one can be formed: the tier runs on that one
+    reports = _NoMoreGangs(PairMixerFactory(C), lambda t: 1, OPTIONS, single_actors=2, allowed=1).run(
+        targets[1:])
+    assert {r.status for r in reports.values()} == {"done"}
+    # two formed; the one serving "slow" is killed and cannot be replaced: the other serves the rest,
+    # "slow" included, instead of the tier being abandoned with the healthy actor's work
+    killed: list[int] = []
+    watcher = _kill_when_started(hold, "slow", 0, killed)
+    reports = _NoMoreGangs(PairMixerFactory(C, str(hold)), lambda t: 1, OPTIONS, single_actors=2,
+                           allowed=2).run(targets)
+    watcher.join(timeout=5)
+    assert killed, "the watcher killed a worker mid-target"
+    assert {name: r.status for name, r in reports.items()} == {"slow": "done", "t14": "done", "t13": "done"}
+    assert reports["slow"].attempts == 2 and killed[0] not in reports["slow"].pids
+    np.testing.assert_allclose(load_npz(tmp_path / "slow_out.npz")["out"], _dense(load_npz(slow)["pair"]),
+                               rtol=1e-5, atol=1e-6)
