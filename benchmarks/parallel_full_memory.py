@@ -215,12 +215,12 @@ def measure(work: Path, n_res: int, p: int, depth: tuple[int, int, int], args) -
     """One fresh launch of P ranks on L = ``n_res``; the per-rank records plus what was run."""
     params = work / f"params_{PRESET}_{depth[0]}_{depth[1]}_{depth[2]}.npz"
     if not params.exists():
-        np.savez(params, **random_params(PRESET, *depth, seed=0))
+        save_npz_atomic(params, random_params(PRESET, *depth, seed=0))  # a cache: never half-written
     n_clust = args.n_seq - TORSION_ROWS
     features = work / f"features_{n_res}_{n_clust}_{args.n_extra}_{args.n_templ}_{args.num_recycle}.npz"
     if not features.exists():
-        np.savez(features, **synthetic_features(n_res, n_clust, args.n_extra, args.n_templ,
-                                                args.num_recycle + 1))
+        save_npz_atomic(features, synthetic_features(n_res, n_clust, args.n_extra, args.n_templ,
+                                                     args.num_recycle + 1))
     logging.info("L=%d P=%d depth %s: starting", n_res, p, depth)
     start = time.perf_counter()
     ranks = spawn(_rank, p, str(params), str(features), str(work / "outputs.npz"), args.chunk_size,
