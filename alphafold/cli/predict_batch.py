@@ -138,10 +138,11 @@ def run(args: argparse.Namespace) -> int:
     from alphafold.runtime.factory import PredictorFactory
     from alphafold.runtime.gang import GangOptions
     from alphafold.runtime.routing import choose_tp
-    from alphafold.runtime.targets import discover_targets, target_shape
+    from alphafold.runtime.targets import discover_targets, npz_shapes, target_shape
 
     out_dir = Path(args.output_dir)
     params = _params_file(Path(args.params_dir), args.preset)
+    npz_shapes(params)  # an unreadable params file is named here, not by every worker's load
     targets = discover_targets(args.features_dir, out_dir)
     todo = [t for t in targets if args.overwrite or not Path(t.output_path).exists()]
     skipped = [t.name for t in targets if t not in todo]

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 
 import ray
 
-from alphafold.runtime.gang import Gang, GangOptions, GangUnavailable
+from alphafold.runtime.gang import Gang, GangOptions, GangUnavailable, one_line
 from alphafold.runtime.worker import ModelFactory, ServeResult
 
 log = logging.getLogger(__name__)
@@ -179,7 +179,7 @@ class Driver:
             log.warning("%s: a worker died (%s); retrying on a new gang", job.target.name, type(err).__name__)
             queue.appendleft(job.target)
         else:
-            report.status, report.error = "failed", _one_line(err)
+            report.status, report.error = "failed", one_line(err)
             log.error("%s failed after %d attempt(s): %s", job.target.name, report.attempts, report.error)
 
     def _alive(self, gang: Gang) -> bool:
@@ -188,9 +188,3 @@ class Driver:
         except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
             return False
         return True
-
-
-def _one_line(err: BaseException) -> str:
-    cause = getattr(err, "cause", None) or err
-    text = str(cause).strip().splitlines()
-    return f"{type(cause).__name__}: {text[-1] if text else ''}"

@@ -93,9 +93,11 @@ class Gang:
             ]
             addr, port = ray.get(self.actors[0].rendezvous_address.remote(), timeout=_left(deadline))
             self.pids = ray.get([a.join.remote(addr, port) for a in self.actors], timeout=_left(deadline))
-        except (ray.exceptions.GetTimeoutError, ray.exceptions.RayActorError) as err:
+        except ray.exceptions.RayError as err:
+            # not placed or joined in time, a member died, or a member raised while joining or loading its
+            # model (e.g. an unreadable params file: then every gang fails alike)
             self.kill()
-            raise GangUnavailable(f"a gang of {size} did not form: {err}") from err
+            raise GangUnavailable(f"a gang of {size} did not form: {one_line(err)}") from err
         except BaseException:
             self.kill()
             raise
@@ -119,4 +121,11 @@ def _left(deadline: float) -> float:
     return max(deadline - time.monotonic(), 0.1)
 
 
-__all__ = ["Gang", "GangOptions", "GangUnavailable", "ServeResult", "actor_env"]
+def one_line(err: BaseException) -> str:
+    """A Ray error as one line: the type of its cause (the remote exception) and its last line."""
+    cause = getattr(err, "cause", None) or err
+    text = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {text[-1] if text else ''}"
+
+
+__all__ = ["Gang", "GangOptions", "GangUnavailable", "ServeResult", "actor_env", "one_line"]

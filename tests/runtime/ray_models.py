@@ -51,3 +51,12 @@ class PairMixerFactory:
 
     def __call__(self, group: ShardGroup) -> PairMixer:
         return PairMixer(group, self.c, self.hold_dir)
+
+
+class UnloadableFactory:
+    """A factory whose model cannot be loaded (as with an unreadable params file)."""
+
+    def __call__(self, group: ShardGroup) -> PairMixer:
+        from alphafold.errors import UserError
+
+        raise UserError("params_model_1_ptm.npz", "not a readable .npz params file")

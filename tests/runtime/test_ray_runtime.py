@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from ray_models import PairMixerFactory
+from ray_models import PairMixerFactory, UnloadableFactory
 
 from alphafold.io_utils import load_npz, save_npz_atomic
 from alphafold.parallel.group import ParallelConfig, ShardGroup
@@ -168,3 +168,15 @@ def test_a_tier_goes_on_with_the_gangs_it_has_when_no_further_one_forms(ray_sess
     assert reports["slow"].attempts == 2 and killed[0] not in reports["slow"].pids
     np.testing.assert_allclose(load_npz(tmp_path / "slow_out.npz")["out"], _dense(load_npz(slow)["pair"]),
                                rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("tp", [1, 2])
+def test_a_model_that_cannot_load_fails_the_targets_in_one_line(ray_session, tmp_path, tp):
+    feats = _features(tmp_path / "f.npz", 12)
+    targets = [Target(f"t{i}", str(feats), str(tmp_path / f"o{i}.npz"), 12) for i in range(2)]
+    reports = Driver(UnloadableFactory(), lambda t: tp, OPTIONS, single_actors=2).run(targets)
+    for report in reports.values():
+        assert report.status == "failed"
+        assert report.error.splitlines() == [report.error]
+        assert "params_model_1_ptm.npz: not a readable .npz params file" in report.error
+    assert not list(tmp_path.glob("o*.npz"))

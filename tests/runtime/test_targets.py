@@ -53,6 +53,15 @@ def test_predict_batch_reports_bad_input_in_one_line(tmp_path, cli):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "holds 0 params_*.npz files" in proc.stderr
     assert not (tmp_path / "out").exists()
+    # an unreadable params file, before any Ray work
+    (tmp_path / "params" / "params_model_1_ptm.npz").write_bytes(b"not a zip archive")
+    proc = cli("predict-batch", tmp_path / "features", "--output-dir", tmp_path / "out", "--params-dir",
+               tmp_path / "params", check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        f"alphafold predict-batch: error: {tmp_path / 'params' / 'params_model_1_ptm.npz'}: not a readable "
+        ".npz archive (File is not a zip file)"]
+    assert not (tmp_path / "out").exists()
     # a connect timeout of 0 would give up on any cluster at once
     proc = cli("predict-batch", tmp_path / "features", "--output-dir", tmp_path / "out", "--params-dir",
                tmp_path / "params", "--ray-address", "127.0.0.1:9", "--connect-timeout", "0", check=False)
