@@ -108,7 +108,12 @@ def _predict_batch(batch: Path, out: Path, address: str, *extra: str) -> tuple[s
          "--chunk-size", "none", "--num-recycle", "0", *extra],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
-    stdout, stderr = proc.communicate(timeout=900)
+    try:
+        stdout, stderr = proc.communicate(timeout=900)
+    finally:
+        if proc.poll() is None:  # timed out (or interrupted): leave no batch behind
+            proc.kill()
+            proc.wait(timeout=30)
     return proc, stdout, stderr
 
 
