@@ -82,6 +82,9 @@ def run(args: argparse.Namespace) -> int:
     features = _read_features(args.features)
     if "aatype" not in features or features["aatype"].ndim != 2:
         raise UserError(str(args.features), "needs 'aatype' [num_recycle+1, N_res] (processed features)")
+    if min(features["aatype"].shape) < 1:
+        raise UserError(str(args.features), f"aatype has shape {features['aatype'].shape}: no recycle slice "
+                                            "or no residue")
     if args.tp > 1:
         from alphafold.parallel.run import run_sharded
 

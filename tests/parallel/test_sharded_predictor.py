@@ -96,3 +96,14 @@ def test_run_features_tp_two_reports_bad_input_in_one_line(files, tmp_path, cli)
         f"alphafold run-features: error: {path}: num_recycle 3 needs 4 recycle slices but the features "
         "carry 2")
     assert not out.exists()
+    # no recycle slice at all: named before any rank starts (it was an IndexError in every rank)
+    empty = tmp_path / "empty.npz"
+    save_npz_atomic(empty, {k: v[:0] for k, v in features.items()})
+    for tp in ("1", "2"):
+        proc = cli("run-features", "--params", params, "--features", empty, "--output", out, "--tp", tp,
+                   check=False)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+        assert proc.stderr.strip().splitlines()[-1] == (
+            f"alphafold run-features: error: {empty}: aatype has shape (0, {N_RES}): no recycle slice or no "
+            "residue")
+    assert not out.exists()
