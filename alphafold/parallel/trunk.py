@@ -168,7 +168,7 @@ def _template_update(
         # [R, N, 88] -> [R, N, c_t]: the template's pair features and representation, local rows only
         t = embed.embedding2d(embed.pair_features(
             batch["template_aatype"][i], batch["template_all_atom_positions"][i].to(z.dtype),
-            batch["template_all_atom_masks"][i].to(z.dtype), batch["template_pseudo_beta"][i].to(z.dtype),
+            batch["template_all_atom_masks"][i].to(z.dtype), batch["template_pseudo_beta"][i].float(),
             batch["template_pseudo_beta_mask"][i].to(z.dtype), slice(r0, r1),
         ))
         for block in embed.template_pair_stack:

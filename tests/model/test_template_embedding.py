@@ -8,7 +8,7 @@ import torch
 
 from alphafold.model.attention import mask_to_bias
 from alphafold.model.config import TemplateConfig
-from alphafold.model.template import TemplateEmbedding
+from alphafold.model.template import TemplateEmbedding, dgram_from_positions
 
 N_RES, C_Z, NUM_TEMPLATES = 11, 14, 3
 CONFIG = TemplateConfig(enabled=True, num_blocks=1, c_t=10, num_heads_tri=2, c_hidden_tri_mul=6,
@@ -97,6 +97,30 @@ def test_absent_template_slots_are_not_embedded():
     module.single_template_embedding.register_forward_hook(lambda mod, args, out: calls.append(args[0]))
     batch = _batch(2, [0.0, 1.0, 0.0])
     with torch.inference_mode():
-        out = module(torch.randn(N_RES, N_RES, C_Z), batch, torch.ones(N_RES, N_RES), None)
+        out = module(torch.randn(N_RES, N_RES, C_Z), batch,
+               torch.ones(N_RES, N_RES, dtype=torch.bfloat16), None)
     assert len(calls) == 1 and torch.equal(calls[0], batch["template_aatype"][1])
     assert out.abs().max() > 0
+
+
+def test_bfloat16_trunk_bins_the_float32_template_positions():
+    # DeepMind bins the float32 pseudo-beta distances and casts the one-hot afterwards. Positions rounded to
+    # bfloat16 first (8 mantissa bits: 0.25-0.5 Å at 30-100 Å) would move pairs into neighbouring 1.25 Å bins.
+    module = TemplateEmbedding(CONFIG, C_Z).to(torch.bfloat16)
+    batch = _batch(4, [1.0])
+    batch["template_pseudo_beta"] = batch["template_pseudo_beta"] + 70.0
+    batch["template_pseudo_beta_mask"] = torch.ones_like(batch["template_pseudo_beta_mask"])
+    seen = []
+    module.single_template_embedding.embedding2d.register_forward_hook(
+        lambda mod, args, out: seen.append(args[0]))
+    with torch.inference_mode():
+        module(torch.randn(N_RES, N_RES, C_Z).to(torch.bfloat16), batch,
+               torch.ones(N_RES, N_RES, dtype=torch.bfloat16), None)
+    pb = batch["template_pseudo_beta"][0]
+    assert pb.dtype == torch.float32
+    expected = dgram_from_positions(pb, CONFIG.dgram_num_bins, CONFIG.dgram_min_bin, CONFIG.dgram_max_bin)
+    # the backbone mask zeroes some pairs' features; compare where it keeps them
+    kept = seen[0][..., -1:] > 0
+    assert kept.sum() > N_RES
+    got = seen[0][..., :CONFIG.dgram_num_bins].float()
+    assert torch.equal(got * kept, expected * kept)
