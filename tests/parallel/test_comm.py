@@ -153,6 +153,8 @@ def _listening_addresses() -> list[str]:
             inodes.add(link[len("socket:["):-1])
     found = []
     for table in ("/proc/self/net/tcp", "/proc/self/net/tcp6"):
+        if not os.path.exists(table):  # no IPv6 on this host
+            continue
         with open(table) as fh:
             for line in fh.readlines()[1:]:
                 fields = line.split()
