@@ -46,6 +46,8 @@ if TYPE_CHECKING:  # torch is imported only when a subcommand runs
 log = logging.getLogger(__name__)
 
 # Local Ray on one machine stays on loopback with these (DESIGN.md); an existing cluster keeps its own.
+# They replace the user's values (a site proxy in http_proxy would otherwise carry Ray's metadata probe off
+# the machine); nothing a local batch does needs the network.
 LOCAL_RAY_ENV = {
     "RAY_USAGE_STATS_ENABLED": "0",
     "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
@@ -53,6 +55,8 @@ LOCAL_RAY_ENV = {
     "GLOO_SOCKET_IFNAME": "lo",
     "http_proxy": "http://127.0.0.1:9",
     "HTTP_PROXY": "http://127.0.0.1:9",
+    "https_proxy": "http://127.0.0.1:9",
+    "HTTPS_PROXY": "http://127.0.0.1:9",
     "no_proxy": "127.0.0.1,localhost,::1",
     "NO_PROXY": "127.0.0.1,localhost,::1",
 }
@@ -233,8 +237,7 @@ def _with_ray(args: argparse.Namespace, work):
     if args.ray_address:
         join_cluster(args.ray_address, args.connect_timeout)
     else:
-        for key, value in LOCAL_RAY_ENV.items():
-            os.environ.setdefault(key, value)
+        os.environ.update(LOCAL_RAY_ENV)  # inherited by Ray's processes and forwarded to every actor
         temp = local_ray_temp_dir()
         log.info("local Ray (%s CPUs), temporary directory %s", args.num_cpus or "all", temp)
         ray.init(num_cpus=args.num_cpus, include_dashboard=False, _temp_dir=temp, logging_level="WARNING")

@@ -163,3 +163,25 @@ def test_predict_batch_routes_with_the_process_base_and_the_chunking_the_workers
     assert unchunked.chunk_size is None
     assert estimated_peak(shape, 1, unchunked) > estimated_peak(shape, 1, auto)
     assert policy(1.0, 7).chunk_size == 7
+
+
+def test_a_local_ray_runs_with_the_loopback_environment_over_the_users(monkeypatch):
+    """A site proxy in the user's environment would carry Ray's metadata probe off the machine."""
+    import argparse
+
+    import ray
+
+    from alphafold.cli import predict_batch
+
+    for key in predict_batch.LOCAL_RAY_ENV:  # restored after the test, whatever _with_ray sets
+        monkeypatch.setenv(key, os.environ.get(key, ""))
+    monkeypatch.setenv("http_proxy", "http://10.1.2.3:3128")
+    monkeypatch.setenv("HTTPS_PROXY", "http://10.1.2.3:3128")
+    monkeypatch.setenv("no_proxy", ".site.example")
+    seen = {}
+    monkeypatch.setattr(ray, "init", lambda **kw: seen.update(
+        {k: os.environ.get(k) for k in predict_batch.LOCAL_RAY_ENV}))
+    monkeypatch.setattr(ray, "shutdown", lambda: None)
+    args = argparse.Namespace(ray_address=None, num_cpus=1)
+    assert predict_batch._with_ray(args, lambda: "served") == "served"
+    assert seen == predict_batch.LOCAL_RAY_ENV
