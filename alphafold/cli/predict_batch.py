@@ -87,7 +87,9 @@ def register(subparsers) -> None:
     p.add_argument("--chunk-size", type=chunk_size, default="auto",
                    help="rows per chunk: an int, 'none' or 'auto'")
     p.add_argument("--max-attempts", type=positive_int, default=3, help="tries per target when a worker dies")
-    p.add_argument("--timeout", type=positive_float, default=600.0, help="seconds to place and form a gang")
+    p.add_argument("--timeout", type=positive_float, default=600.0,
+                   help="seconds to place and form a gang; also the longest a rank waits for the others in "
+                        "one collective")
     p.add_argument("--overwrite", action="store_true", help="predict targets whose output exists")
     p.set_defaults(func=run)
 

@@ -50,7 +50,8 @@ class GangOptions:
     Attributes:
       cpus_per_rank: CPUs each member reserves (Ray sets OMP_NUM_THREADS from it).
       gpus_per_rank: GPUs each member reserves (1 with ``ParallelConfig(device="cuda")``).
-      timeout_s: bound on placement, rendezvous and model loading.
+      timeout_s: bound on placement, rendezvous and model loading, and the members' process-group timeout
+        (the longest a rank waits for the others in one collective).
       parallel: backend/device of the process group.
     """
 
