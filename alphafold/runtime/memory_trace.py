@@ -94,12 +94,16 @@ class TensorPeakTracker(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
         module = self._stack[-1] if self._stack else "<none>"
+        # a view or an in-place result shares an input's storage: nothing new, even when that input was
+        # made before the mode (a slice of a feature, an update of a caller's tensor)
+        inputs = {x.untyped_storage()._cdata for x in tree_flatten((args, kwargs))[0]
+                  if isinstance(x, torch.Tensor)}
         for t in tree_flatten(out)[0]:
             if not isinstance(t, torch.Tensor):
                 continue
             storage = t.untyped_storage()
             key = storage._cdata
-            if key in self._live:
+            if key in self._live or key in inputs:
                 continue
             info = LiveTensor(storage.nbytes(), str(func.overloadpacket.__name__), module, tuple(t.shape))
             self._live[key] = (weakref.ref(storage, lambda _ref, k=key: self._freed(k)), info)
