@@ -6,9 +6,12 @@ waits (bounded) and reports. Backend and devices follow ``device``: gloo on CPU,
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from pathlib import Path
+
+import torch
 
 from alphafold.io_utils import load_npz, save_npz_atomic
 from alphafold.model.options import RuntimeOptions
@@ -40,6 +43,15 @@ def run_sharded(params: Path, features: Path, output: Path, tp: int, options: Ru
                 timeout_s: float = 24 * 3600) -> dict:
     """Predict ``features`` with the pair representation sharded over ``tp`` local ranks; write ``output``."""
     config = ParallelConfig(device="cuda" if options.device.startswith("cuda") else "cpu")
+    if config.device == "cpu" and options.chunk_size == "auto" and options.memory_budget_gb is None:
+        # The ranks share this host's memory: each plans its "auto" chunks with its share of what is free,
+        # not with all of it (P ranks would otherwise plan P times the memory there is).
+        from alphafold.model.chunking import free_memory_bytes
+
+        share = free_memory_bytes(torch.device("cpu")) / tp
+        options = dataclasses.replace(options, memory_budget_gb=share / 1e9)
+        log.info("'auto' chunking plans with %.1f GB per rank (1/%d of the host's free memory)", share / 1e9,
+                 tp)
     log.info("predicting %s on %d ranks (%s)", features, tp, config.resolved_backend)
     results = spawn(_rank, tp, str(params), preset, options, str(features), num_recycle, str(output),
                     config=config, timeout_s=timeout_s, in_process=False)

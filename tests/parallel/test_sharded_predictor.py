@@ -107,3 +107,23 @@ def test_run_features_tp_two_reports_bad_input_in_one_line(files, tmp_path, cli)
             f"alphafold run-features: error: {empty}: aatype has shape (0, {N_RES}): no recycle slice or no "
             "residue")
     assert not out.exists()
+
+
+def test_ranks_on_one_host_plan_auto_chunking_with_their_share_of_its_memory(monkeypatch, tmp_path):
+    """run-features --tp P on CPU: P ranks share the host's free memory, so each plans with 1/P of it."""
+    from alphafold.model import chunking
+    from alphafold.parallel import run
+
+    seen = []
+
+    def launched(fn, tp, params, preset, options, *rest, **kwargs):
+        seen.append(options)
+        return [{}]
+
+    monkeypatch.setattr(chunking, "free_memory_bytes", lambda device: 12_000_000_000)
+    monkeypatch.setattr(run, "spawn", launched)
+    for options in (RuntimeOptions(chunk_size="auto"),
+                    RuntimeOptions(chunk_size="auto", memory_budget_gb=2.0),
+                    RuntimeOptions(chunk_size=8)):
+        run.run_sharded(tmp_path / "p.npz", tmp_path / "f.npz", tmp_path / "o.npz", 3, options)
+    assert [o.memory_budget_gb for o in seen] == [4.0, 2.0, None]
