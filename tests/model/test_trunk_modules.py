@@ -59,6 +59,30 @@ def test_evoformer_block_shapes_and_chunking(is_extra_msa):
     torch.testing.assert_close(z_chunk, z_full, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("is_extra_msa", [False, True])
+@pytest.mark.parametrize("chunk_size", [None, 4])
+def test_masked_entries_do_not_reach_kept_ones(is_extra_msa, chunk_size):
+    """DeepMind's masking: MSA entries with msa_mask 0 and pairs with a padding residue are never read by
+    kept entries (attention keys, the outer product mean and the triangle projections are all masked), so
+    changing them changes no kept output. Chunked == unchunked alone cannot see a mask that is ignored."""
+    block = EvoformerIteration(SIZES, is_extra_msa=is_extra_msa)
+    _randomise(block, 2)
+    m, z, msa_mask, pair_mask = _inputs(5)
+    msa_mask[:, -2:] = 0  # padding residues have no MSA entries
+    g = torch.Generator().manual_seed(9)
+    m_other = torch.where(msa_mask[..., None] > 0, m, torch.randn(m.shape, generator=g) * 3)
+    z_other = torch.where(pair_mask[..., None] > 0, z, torch.randn(z.shape, generator=g) * 3)
+    with torch.inference_mode():
+        m_out, z_out = block(m.clone(), z.clone(), msa_mask, pair_mask, chunk_size)
+        m_out2, z_out2 = block(m_other, z_other, msa_mask, pair_mask, chunk_size)
+    kept_m, kept_z = msa_mask > 0, pair_mask > 0
+    assert 0 < kept_m.sum() < msa_mask.numel() and 0 < kept_z.sum() < pair_mask.numel()
+    torch.testing.assert_close(m_out2[kept_m], m_out[kept_m], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(z_out2[kept_z], z_out[kept_z], rtol=1e-5, atol=1e-5)
+    # the masked entries did change, and they do move their own outputs
+    assert not torch.allclose(m_out2[~kept_m], m_out[~kept_m])
+
+
 def test_evoformer_block_rejects_mismatched_shapes():
     block = EvoformerIteration(SIZES, is_extra_msa=False)
     m, z, msa_mask, pair_mask = _inputs()
