@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -38,6 +42,23 @@ def test_user_error_is_one_line_without_traceback(monkeypatch, capsys):
     err = capsys.readouterr().err
     assert err.strip() == "alphafold boom: error: in.fasta: record 'sp|P1': sequence is empty"
     assert "Traceback" not in err
+
+
+def test_a_reader_that_leaves_early_ends_the_command_quietly(tmp_path):
+    # `alphafold campaign plan | head -n1` (examples/run.sh): head leaves after one line. Here the reader
+    # is gone before the command writes anything, so its first write already meets a closed pipe.
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "alphafold", "campaign", "plan", f"output_dir={tmp_path}"],
+            stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=300,
+            cwd=Path(__file__).resolve().parents[1],
+        )
+    finally:
+        os.close(write_end)
+    assert "Traceback" not in proc.stderr and "BrokenPipeError" not in proc.stderr, proc.stderr
+    assert proc.returncode == 141  # 128 + SIGPIPE, what a shell reports for a tool ended by a closed pipe
 
 
 @pytest.mark.parametrize("where,record,expected", [

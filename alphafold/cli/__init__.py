@@ -14,7 +14,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import pkgutil
+import signal
 import sys
 
 from alphafold import __version__
@@ -59,7 +61,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 1
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # inside the try: a reader that left (``| head``) is seen here, not at exit
+        return code
     except UserError as err:
         print(f"alphafold {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader of stdout went away (``alphafold campaign plan | head -n1``): stop quietly, as Unix
+        # tools do, with the shell's SIGPIPE status; stdout goes to /dev/null so that the interpreter's
+        # flush at exit does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
