@@ -8,12 +8,20 @@ afterwards the structural violations (:mod:`alphafold.relax.violations`) are che
 still violate, those residues are freed from their restraints, hydrogens are placed afresh, and the
 minimisation repeats, at most ``max_outer_iterations`` times (AF2 v2.3 uses 3).
 
+A minimisation never hands back a structure with more energy than it was given. OpenMM's minimiser
+enforces the hydrogen-bond constraints at its end, which on a badly clashing structure (an untrained
+model's: atoms on top of one another) can raise the energy many times over; such an attempt is retried,
+and when every attempt ends higher the round keeps its starting positions. (On such a structure repeated
+runs reach different minima: OpenMM's CPU threads sum forces in varying order, here and in the hydrogen
+placement, and the clashes amplify it.)
+
 The platform is chosen by configuration: ``auto`` takes CUDA when OpenMM has it and CPU otherwise.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 import logging
 import time
@@ -39,8 +47,9 @@ class RelaxConfig:
 
     stiffness: kcal/mol/Å², restraint spring on heavy atoms. tolerance: kcal/mol/Å, L-BFGS convergence.
     max_iterations: L-BFGS steps per minimisation, 0 = until converged. max_outer_iterations: violation-
-    driven rounds. max_attempts: retries of a minimisation that raised (e.g. NaN on a GPU).
-    platform: "auto", "CPU", "CUDA", "OpenCL" or "Reference".
+    driven rounds. max_attempts: tries of a minimisation that raised (e.g. NaN on a GPU) or ended higher
+    than it started. platform: "auto", "CPU", "CUDA", "OpenCL" or "Reference" (the CPU platform's
+    threads: every core, or $OPENMM_CPU_THREADS).
     """
 
     stiffness: float = 10.0
@@ -183,6 +192,31 @@ def _minimize(
     }
 
 
+def _minimize_round(minimize, attempts: int) -> dict:
+    """One round's minimisation, ``minimize()`` tried up to ``attempts`` times: the first attempt that ends
+    with a finite energy no higher than its start. An attempt that raised (e.g. NaN on a GPU) or ended
+    higher is retried; if none ended lower, the round keeps its start (positions and energy) rather than
+    return a worse structure. Raises RuntimeError when every attempt raised."""
+    start = None
+    for attempt in range(1, attempts + 1):
+        try:
+            ret = minimize()
+        except (openmm.OpenMMException, ValueError) as err:
+            logger.warning("minimisation attempt %d/%d failed: %s", attempt, attempts, err)
+            continue
+        if np.isfinite(ret["efinal"]) and ret["efinal"] <= ret["einit"]:
+            return ret
+        logger.warning(
+            "minimisation attempt %d/%d ended higher than it started (E %.1f -> %.1f kcal/mol)",
+            attempt, attempts, ret["einit"], ret["efinal"],
+        )
+        start = ret
+    if start is None:
+        raise RuntimeError(f"minimisation failed {attempts} times")
+    logger.warning("no minimisation attempt lowered the energy: this round keeps its starting positions")
+    return {**start, "efinal": start["einit"], "pos": start["posinit"], "kept_start": True}
+
+
 def _heavy_chain(topology, positions_a: np.ndarray, template: Chain) -> Chain:
     """Heavy atoms of the OpenMM topology back into atom37, residue by residue in order."""
     residues = list(topology.residues())
@@ -250,17 +284,15 @@ class AmberRelaxer:
         heavy = _with_terminal_oxygens(chain, ends)
         topology, positions = _add_hydrogens(_segmented_pdb(heavy, ends), self.force_field)
         exclude: set[int] = set()
-        first_einit = None
+        energies = []  # [E at the start, E at the end] of each round, kcal/mol
         for iteration in range(1, cfg.max_outer_iterations + 1):
-            for attempt in range(1, cfg.max_attempts + 1):
-                try:
-                    ret = _minimize(topology, positions, cfg, exclude, self.platform, self.force_field)
-                    break
-                except (openmm.OpenMMException, ValueError) as err:
-                    logger.warning("minimisation attempt %d/%d failed: %s", attempt, cfg.max_attempts, err)
-            else:
-                raise RuntimeError(f"minimisation failed {cfg.max_attempts} times")
-            first_einit = ret["einit"] if first_einit is None else first_einit
+            ret = _minimize_round(
+                functools.partial(
+                    _minimize, topology, positions, cfg, set(exclude), self.platform, self.force_field
+                ),
+                cfg.max_attempts,
+            )
+            energies.append([float(ret["einit"]), float(ret["efinal"])])
             relaxed = _heavy_chain(topology, ret["pos"], chain)
             violations = find_violations(relaxed, cfg.violation_tolerance_factor, cfg.clash_overlap_tolerance)
             logger.info(
@@ -277,14 +309,17 @@ class AmberRelaxer:
                 break
             exclude |= set(violations["residues"].tolist())
             topology, positions = _add_hydrogens(_segmented_pdb(relaxed, ends), self.force_field)
+        moved = (chain.atom_mask > 0.5) & (relaxed.atom_mask > 0.5)  # heavy atoms of the input
+        squared = ((chain.atom_positions - relaxed.atom_positions) ** 2).sum(-1)[moved]
         metrics = {
-            "initial_energy": float(first_einit),
-            "final_energy": float(ret["efinal"]),
+            "initial_energy": energies[0][0],
+            "final_energy": energies[-1][1],
+            "round_energies": energies,
             "iterations": iteration,
             "num_residue_violations": violations["num_residue_violations"],
             "violating_residues": chain.residue_number[violations["residues"]].tolist(),
             "excluded_residues": sorted(int(chain.residue_number[i]) for i in exclude),
-            "rmsd": float(np.sqrt(((ret["posinit"] - ret["pos"]) ** 2).sum(-1).mean())),
+            "rmsd": float(np.sqrt(squared.mean())),  # heavy atoms, input to output
             "platform": self.platform.getName(),
             "seconds": time.perf_counter() - started,
         }

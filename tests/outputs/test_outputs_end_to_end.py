@@ -113,8 +113,9 @@ def test_run_features_outputs_become_files_scores_and_a_page(cli, tmp_path):
     assert score["num_aligned"] == 76
     assert score["tm_score"] < 0.3, "random weights do not fold ubiquitin"
 
-    # Amber relax runs on the model too; random weights give stretched chains, so the outer loop frees the
-    # violating residues, and only the energy and the violation count are asserted
+    # Amber relax runs on the model too; random weights put atoms on top of one another, so the outer loop
+    # frees the violating residues, and only the energies and the violation count are asserted: no round
+    # ends above its start (the minimiser alone took this model uphill in some runs: tests/relax)
     cli(
         "relax",
         target / "ranked_0.pdb",
@@ -124,7 +125,7 @@ def test_run_features_outputs_become_files_scores_and_a_page(cli, tmp_path):
         tmp_path / "m.json",
     )
     metrics = json.loads((tmp_path / "m.json").read_text())
-    assert metrics["final_energy"] < metrics["initial_energy"]
+    assert all(end <= start for start, end in metrics["round_energies"]), metrics["round_energies"]
     assert metrics["num_residue_violations"] == 0 or metrics["iterations"] == 3
     assert read_structure(tmp_path / "relaxed.pdb").num_res == 76
 

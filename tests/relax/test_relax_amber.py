@@ -9,13 +9,20 @@ from pathlib import Path
 
 import gemmi
 import numpy as np
+import openmm
 import pdbfixer
 import pytest
 from Bio.PDB import PDBParser
 
 from alphafold.common import residue_constants as rc
 from alphafold.outputs.structure import read_structure
-from alphafold.relax.amber import AmberRelaxer, RelaxConfig, choose_platform, segment_ends
+from alphafold.relax.amber import (
+    AmberRelaxer,
+    RelaxConfig,
+    _minimize_round,
+    choose_platform,
+    segment_ends,
+)
 from alphafold.relax.violations import find_violations
 
 FILES = Path(__file__).parents[1] / "outputs" / "files"
@@ -148,3 +155,42 @@ def test_gapped_crystal_structure_keeps_its_gaps(relaxer):
     assert heavy_rmsd(chain, result.chain) < 0.5
     assert result.metrics["final_energy"] < result.metrics["initial_energy"]
     assert find_violations(result.chain)["num_residue_violations"] == 0
+
+
+def _attempt(einit: float, efinal: float):
+    return lambda: {"einit": einit, "efinal": efinal, "posinit": "start", "pos": "moved", "restrained": 1}
+
+
+def _raises():
+    raise openmm.OpenMMException("Particle coordinate is NaN")
+
+
+@pytest.mark.parametrize("attempts,expected", [
+    ([_attempt(10.0, 4.0)], (4.0, "moved", False)),  # downhill: taken
+    ([_attempt(10.0, 50.0), _attempt(10.0, 3.0)], (3.0, "moved", False)),  # uphill, then retried
+    ([_raises, _attempt(10.0, 3.0)], (3.0, "moved", False)),  # raised, then retried
+    ([_attempt(10.0, 50.0), _attempt(10.0, float("nan")), _raises], (10.0, "start", True)),  # none lower
+])
+def test_a_round_never_returns_more_energy_than_it_started_with(attempts, expected):
+    calls = iter(attempts)
+    ret = _minimize_round(lambda: next(calls)(), attempts=len(attempts))
+    assert (ret["efinal"], ret["pos"], ret.get("kept_start", False)) == expected
+
+
+def test_a_round_whose_attempts_all_raise_is_an_error():
+    with pytest.raises(RuntimeError, match="failed 2 times"):
+        _minimize_round(_raises, attempts=2)
+
+
+@pytest.mark.slow
+def test_an_untrained_model_relaxes_without_going_uphill():
+    """An untrained model's atoms sit on top of one another (E ~ 2e10 kcal/mol). OpenMM's minimiser, which
+    applies the hydrogen constraints at its end, took this structure to 2.5e11 or 5e11 in some runs (its
+    CPU threads make runs differ): no round may end above its start, whichever way a run goes."""
+    chain = read_structure(Path(__file__).parent / "files" / "untrained_ubiquitin.pdb")
+    result = AmberRelaxer(RelaxConfig(platform="CPU", max_outer_iterations=2)).relax(chain)
+    rounds = result.metrics["round_energies"]
+    assert rounds[0][0] > 1e9, "the pathological case"
+    assert len(rounds) == 2 and all(end <= start for start, end in rounds), rounds
+    assert result.metrics["final_energy"] == rounds[-1][1]
+    assert np.isfinite(result.chain.atom_positions).all()
