@@ -111,15 +111,15 @@ TINY_LENGTHS = (19, 24, 31)  # distinct, so a target predicted twice or swapped 
 
 
 def tiny_campaign(tmp_path: Path, *, params_dir: Path | None = None, retries: int | None = None,
-                  lengths: Sequence[int] = TINY_LENGTHS) -> tuple[Path, list[str]]:
-    """A campaign of a few tiny random proteins in one batch, no recycles: the output directory and the
-    Snakemake arguments (config files and overrides) that run it. ``params_dir``: a directory holding
-    ``params_model_1_ptm.npz`` (shared random params) instead of generating them per campaign."""
+                  lengths: Sequence[int] = TINY_LENGTHS, num_recycle: int = 0) -> tuple[Path, list[str]]:
+    """A campaign of a few tiny random proteins in one batch, no recycles by default: the output directory
+    and the Snakemake arguments (config files and overrides) that run it. ``params_dir``: a directory
+    holding ``params_model_1_ptm.npz`` (shared random params) instead of generating them per campaign."""
     rng = random.Random(sum(lengths))
     fasta = tmp_path / "tiny.fasta"
     fasta.write_text("".join(f">tiny{i} length {n}\n{''.join(rng.choices('ACDEFGHIKLMNPQRSTVWY', k=n))}\n"
                              for i, n in enumerate(lengths)))
-    extra = {"model": {"num_recycle": 0},
+    extra = {"model": {"num_recycle": num_recycle},
              "campaign": {"tiers": [{"name": "s", "max_length": 1500, "buckets": 1}]}}
     if params_dir is not None:
         extra["model"]["params_dir"] = str(params_dir)

@@ -1,6 +1,6 @@
 """Every kind of local interruption, then the documented rerun command (docs/campaigns.md).
 
-One tiny campaign (three random proteins in one batch, the reduced random-weight model, no recycles) is
+One small campaign (three random proteins in one batch, the reduced random-weight model, 3 recycles) is
 interrupted at every stage, each interruption found by watching the ledger, the outputs and the logs:
 
 1. kill -9 of Snakemake and everything in its process group mid-way through the first stage;
@@ -28,7 +28,6 @@ import pytest
 
 from alphafold.campaign.ledger import STAGES, Ledger
 from tests.workflow.conftest import (
-    TINY_LENGTHS,
     changed,
     check_finished_campaign,
     finished_artifacts,
@@ -47,7 +46,11 @@ from tests.workflow.conftest import (
 
 pytestmark = [pytest.mark.slow, pytest.mark.distributed]
 
-N = len(TINY_LENGTHS)
+# Each target must take long enough to be caught mid-way: a 0.1 s poll sees the first output of a stage
+# and kills before the next one is done. The tiny campaign's targets (19-31 residues, no recycles) took
+# 0.07 s each on an idle machine, so all three were predicted before the kill; these take ~1 s there.
+LENGTHS, NUM_RECYCLE = (61, 70, 79), 3
+N = len(LENGTHS)
 # The interruptions of each run of the documented command, in order; the first stage is taken from the
 # ledger's stage list, so a split or rename of the feature stages moves the kill point with it.
 RUNS = ([("snakemake", STAGES[0])],
@@ -78,7 +81,7 @@ def serving_unfinished(out, calls_before: int) -> tuple[str, int] | None:
 
 
 def test_every_local_interruption_then_rerun_recomputes_nothing(tmp_path, shared_params):
-    out, args = tiny_campaign(tmp_path, params_dir=shared_params)
+    out, args = tiny_campaign(tmp_path, params_dir=shared_params, lengths=LENGTHS, num_recycle=NUM_RECYCLE)
     mark = process_mark()
     snapshot: dict = {}
     finished_at_kill: dict[str, set[str]] = {}
@@ -116,7 +119,7 @@ def test_every_local_interruption_then_rerun_recomputes_nothing(tmp_path, shared
     finally:
         kill_marked(mark)
 
-    check_finished_campaign(out)
+    check_finished_campaign(out, LENGTHS)
     assert not changed(snapshot, out), "a finished target was recomputed or rewritten"
     # Per-target stages: no second start of a target that was finished when it was killed.
     for stage, done in finished_at_kill.items():
