@@ -69,11 +69,15 @@ def test_sharded_prediction_equals_single_device(files, world_size):
         assert int(results[0][i]["meta/num_recycles_run"]) == 1
 
 
-def test_run_features_tp_two_writes_the_single_device_outputs(files, tmp_path, cli):
+def _on_disk(files, tmp_path):
+    """params, features, the features saved as a file, and where run-features is to write."""
     params, features = files
-    path = tmp_path / "features.npz"
-    save_npz_atomic(path, features)
-    out = tmp_path / "out.npz"
+    save_npz_atomic(tmp_path / "features.npz", features)
+    return params, features, tmp_path / "features.npz", tmp_path / "out.npz"
+
+
+def test_run_features_tp_two_writes_the_single_device_outputs(files, tmp_path, cli):
+    params, features, path, out = _on_disk(files, tmp_path)
     proc = cli("run-features", "--params", params, "--features", path, "--output", out, "--tp", "2",
                "--num-recycle", "0", "--chunk-size", "none", timeout=900)
     assert "2 ranks" in proc.stderr
@@ -83,10 +87,7 @@ def test_run_features_tp_two_writes_the_single_device_outputs(files, tmp_path, c
 
 
 def test_run_features_tp_two_reports_bad_input_in_one_line(files, tmp_path, cli):
-    params, features = files
-    path = tmp_path / "features.npz"
-    save_npz_atomic(path, features)
-    out = tmp_path / "out.npz"
+    params, features, path, out = _on_disk(files, tmp_path)
     # the features carry 2 recycle slices; the ranks find that out, the command reports it
     proc = cli("run-features", "--params", params, "--features", path, "--output", out, "--tp", "2",
                "--num-recycle", "3", check=False, timeout=600)
