@@ -139,8 +139,10 @@ class Ledger:
                     continue  # a line cut short by a kill
 
     def done_keys(self, stage: str) -> set[str]:
+        """Keys with a completion record of ``stage``; the temporary a kill left mid-write
+        (``.KEY.json.XXXX.tmp.json``, see ``atomic_path``) is not one."""
         d = self.root / "done" / stage
-        return {p.stem for p in d.glob("*.json")} if d.is_dir() else set()
+        return {p.stem for p in d.glob("*.json") if not p.name.startswith(".")} if d.is_dir() else set()
 
 
 LEDGER_COLUMNS = ("key", "name", "length", "batch", "stage", "state", "attempts", "failure_type",

@@ -22,6 +22,14 @@ def test_done_only_with_record_and_matching_settings(tmp_path):
     assert rec["seconds"] == 1.5 and rec["name"] == "t1"
 
 
+def test_a_temporary_left_by_a_kill_is_no_done_key(tmp_path):
+    # seen in test_interruptions: a kill during the record's write left its temporary, counted as done
+    led = Ledger.of(tmp_path)
+    led.mark_done("msa_search", "k1", "abc", 1.0)
+    (led.record_path("msa_search", "k1").parent / ".k2.json.bylg9kni.tmp.json").write_text('{"key": "k2"')
+    assert led.done_keys("msa_search") == {"k1"}
+
+
 def test_truncated_record_is_not_done(tmp_path):
     led = Ledger.of(tmp_path)
     path = led.record_path("features", "k1")
