@@ -16,3 +16,8 @@ class UserError(Exception):
         self.problem = problem
         parts = [p for p in (where, f"record {record!r}" if record else None) if p]
         super().__init__(f"{': '.join(parts)}: {problem}" if parts else problem)
+
+    def __reduce__(self):
+        # Exception pickles as cls(*self.args), which is cls(message): rebuild from the parts instead, so a
+        # UserError raised in a Ray worker or a spawned rank reaches the driver as itself
+        return type(self), (self.where, self.problem, self.record)

@@ -61,6 +61,15 @@ def test_a_reader_that_leaves_early_ends_the_command_quietly(tmp_path):
     assert proc.returncode == 141  # 128 + SIGPIPE, what a shell reports for a tool ended by a closed pipe
 
 
+def test_user_error_survives_pickling():
+    # how it travels from a Ray worker or a spawned rank to the driver
+    import pickle
+
+    err = pickle.loads(pickle.dumps(UserError("f.a3m", "bad", record="q")))
+    assert isinstance(err, UserError) and (err.where, err.problem, err.record) == ("f.a3m", "bad", "q")
+    assert str(err) == "f.a3m: record 'q': bad"
+
+
 @pytest.mark.parametrize("where,record,expected", [
     (None, None, "bad"),
     ("f.a3m", None, "f.a3m: bad"),

@@ -10,7 +10,6 @@ is terminated, so nothing waits forever.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import queue as queue_mod
 import time
@@ -26,15 +25,6 @@ from alphafold.parallel.group import ParallelConfig, ShardGroup, free_loopback_p
 log = logging.getLogger(__name__)
 
 
-@dataclasses.dataclass(frozen=True)
-class _RankUserError:
-    """A rank's UserError on its way to the parent (the exception itself does not survive pickling)."""
-
-    where: str | None
-    problem: str
-    record: str | None
-
-
 def _rank_entry(rank: int, fn: Callable[..., Any], world_size: int, port: int, config: ParallelConfig,
                 num_threads: int | None, results: Any, args: tuple) -> None:
     if num_threads:
@@ -43,7 +33,7 @@ def _rank_entry(rank: int, fn: Callable[..., Any], world_size: int, port: int, c
         try:
             value = fn(group, *args)
         except UserError as err:
-            value = _RankUserError(err.where, err.problem, err.record)
+            value = err  # pickles as itself (UserError.__reduce__); the parent raises it
         results.put((rank, value))
 
 
@@ -98,9 +88,8 @@ def spawn(fn: Callable[..., Any], world_size: int, *args: Any, config: ParallelC
 
 def _raise_user_error(collected: dict[int, Any]) -> None:
     for rank in sorted(collected):
-        if isinstance(collected[rank], _RankUserError):
-            err = collected[rank]
-            raise UserError(err.where, err.problem, err.record)
+        if isinstance(collected[rank], UserError):
+            raise collected[rank]
 
 
 def _drain(results: Any, collected: dict[int, Any], wait_s: float = 0.0, expect: int | None = None) -> None:
