@@ -58,6 +58,17 @@ def shard(x: torch.Tensor, dim: int, group: ShardGroup) -> torch.Tensor:
     return x.narrow(dim, start, stop - start)
 
 
+def _checked_piece(x: torch.Tensor, dim: int, n: int, group: ShardGroup) -> tuple[int, list[int]]:
+    """``dim`` made non-negative and every rank's piece size; refuses a piece that is not this rank's share
+    (it would be padded and misplaced silently)."""
+    dim = dim % x.dim()
+    sizes = split_sizes(n, group.size)
+    if x.shape[dim] != sizes[group.rank]:
+        raise ValueError(f"rank {group.rank} holds {x.shape[dim]} of {n} along dim {dim}, "
+                         f"expected {sizes[group.rank]}")
+    return dim, sizes
+
+
 def gather(x: torch.Tensor, dim: int, n: int, group: ShardGroup) -> torch.Tensor:
     """All ranks' pieces of a tensor sharded along ``dim`` (global length ``n``), concatenated, on every rank.
 
@@ -70,11 +81,7 @@ def gather(x: torch.Tensor, dim: int, n: int, group: ShardGroup) -> torch.Tensor
     """
     if group.size == 1:
         return x
-    dim = dim % x.dim()
-    sizes = split_sizes(n, group.size)
-    if x.shape[dim] != sizes[group.rank]:
-        raise ValueError(f"rank {group.rank} holds {x.shape[dim]} of {n} along dim {dim}, "
-                         f"expected {sizes[group.rank]}")
+    dim, sizes = _checked_piece(x, dim, n, group)
     padded = _pad_to(x, dim, max(sizes))
     pieces = [torch.empty_like(padded) for _ in range(group.size)]
     dist.all_gather(pieces, padded.contiguous(), group=group.group)
@@ -88,8 +95,7 @@ def gather_to(x: torch.Tensor, dim: int, n: int, group: ShardGroup, dst: int = 0
     """
     if group.size == 1:
         return x
-    dim = dim % x.dim()
-    sizes = split_sizes(n, group.size)
+    dim, sizes = _checked_piece(x, dim, n, group)
     padded = _pad_to(x, dim, max(sizes))
     pieces = [torch.empty_like(padded) for _ in range(group.size)] if group.rank == dst else None
     dist.gather(padded.contiguous(), pieces, dst=group.global_rank(dst), group=group.group)

@@ -7,6 +7,7 @@ collectives gave it; the parent checks each against slicing the global tensor di
 from __future__ import annotations
 
 import time
+import types
 
 import numpy as np
 import pytest
@@ -115,6 +116,15 @@ def _fail_on_rank_one(group: ShardGroup) -> int:
 def test_a_failing_rank_fails_the_launch():
     with pytest.raises(Exception, match="rank one gives up"):
         spawn(_fail_on_rank_one, 2, timeout_s=120, config=ParallelConfig(rendezvous_timeout_s=20))
+
+
+@pytest.mark.parametrize("collective", [comm.gather, comm.gather_to])
+def test_a_piece_of_the_wrong_size_is_refused_before_any_communication(collective):
+    # of 17 rows over 2 ranks, rank 1 holds 8; a piece of 9 would be padded and misplaced without a word
+    group = types.SimpleNamespace(rank=1, size=2, group=None)
+    assert comm.split_sizes(17, 2)[1] == 8
+    with pytest.raises(ValueError, match="rank 1 holds 9 of 17 along dim 0, expected 8"):
+        collective(torch.zeros(9, 3), 0, 17, group)
 
 
 def test_config_selects_backend_and_device_by_configuration():
