@@ -8,6 +8,8 @@
 #
 # The workflow's prediction jobs join the cluster (alphafold predict-batch --ray-address) instead of starting
 # a local Ray; gangs of P actors are placed with STRICT_PACK on one node, so P <= GPUs per node.
+# Give the job whole nodes (--exclusive, as above): two jobs' Ray heads on one node collide on the head
+# port, and a distinct AF_RAY_PORT alone is untested (Ray has further default ports of its own).
 #
 # Settings (environment):
 #   AF_RAY_PORT        head port (default 6379)
@@ -72,6 +74,9 @@ cleanup() {
   done
   wait 2>/dev/null || true
   rm -rf "$TMP"
+  for node in "${NODES[@]:1}"; do  # each worker node has its own $TMP
+    timeout -s KILL 60 srun --nodes=1 --ntasks=1 -w "$node" --overlap rm -rf "$TMP" >/dev/null 2>&1 || true
+  done
 }
 trap cleanup EXIT
 
