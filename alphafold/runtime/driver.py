@@ -183,8 +183,14 @@ class Driver:
             log.error("%s failed after %d attempt(s): %s", job.target.name, report.attempts, report.error)
 
     def _alive(self, gang: Gang) -> bool:
-        try:
-            ray.get([a.pid.remote() for a in gang.actors], timeout=min(30.0, self.options.timeout_s))
-        except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
-            return False
+        """False if a member of ``gang`` is dead. A member that does not answer in time is busy, not dead:
+        after a model error on one rank its partners wait in a collective until the gang's timeout, and
+        counting them dead retried a model error as if a worker had died."""
+        refs = [a.pid.remote() for a in gang.actors]
+        answered, _ = ray.wait(refs, num_returns=len(refs), timeout=min(30.0, self.options.timeout_s))
+        for ref in answered:
+            try:
+                ray.get(ref)
+            except ray.exceptions.RayActorError:
+                return False
         return True

@@ -34,6 +34,9 @@ class PairMixer:
             if not marker.exists():
                 marker.write_text(str(os.getpid()))
                 time.sleep(120)
+        if int(features.get("fail_on_rank", -1)) == self.group.rank:
+            # a model error on this rank alone: its partners go on into the collectives below and wait
+            raise ValueError(f"model error on rank {self.group.rank}")
         z = torch.from_numpy(features["pair"])
         n = z.shape[0]
         rows = comm.shard(z, 0, self.group)  # [rows_r, N, C]

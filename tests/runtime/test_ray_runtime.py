@@ -115,6 +115,18 @@ def test_a_model_error_fails_that_target_only_without_retry(ray_session, tmp_pat
     assert reports["good"].status == "done"
 
 
+def test_a_model_error_on_one_rank_of_a_gang_is_not_taken_for_a_dead_worker(ray_session, tmp_path):
+    # rank 1 fails alone; rank 0 waits in a collective for it, so it answers no liveness probe until the
+    # gang's timeout: busy, not dead, and the target fails once instead of being retried on new gangs
+    bad = _features(tmp_path / "bad.npz", 12)
+    save_npz_atomic(bad, {**load_npz(bad), "fail_on_rank": np.array(1)})
+    options = GangOptions(cpus_per_rank=1, timeout_s=20, parallel=ParallelConfig(rendezvous_timeout_s=20))
+    reports = Driver(PairMixerFactory(C), lambda t: 2, options).run(
+        [Target("bad", str(bad), str(tmp_path / "bad_out.npz"), 12)])
+    assert reports["bad"].status == "failed" and reports["bad"].attempts == 1, reports["bad"]
+    assert "model error on rank 1" in reports["bad"].error
+
+
 def test_routing_refusal_is_reported(ray_session, tmp_path):
     def route(target):
         raise ValueError("too long for any gang")
