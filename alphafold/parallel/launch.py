@@ -5,7 +5,8 @@ free port; each rank calls ``fn(group, *args)`` and its return value (keep it pi
 arrays, numbers) comes back to the parent, indexed by rank. A rank that fails fails the whole launch
 with its traceback, except a :class:`~alphafold.errors.UserError` (bad input, e.g. a missing params file),
 which the parent raises as it is, so the command reports it in one line; a launch that exceeds ``timeout_s``
-is terminated, so nothing waits forever.
+is terminated, so nothing waits forever. The free port is found by asking the OS and bound by rank 0 a
+moment later: if another process takes it in between, the launch is repeated on a new port.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ def _rank_entry(rank: int, fn: Callable[..., Any], world_size: int, port: int, c
         results.put((rank, value))
 
 
+PORT_ATTEMPTS = 3  # launches tried, each on a newly found free port
+
+
 def spawn(fn: Callable[..., Any], world_size: int, *args: Any, config: ParallelConfig | None = None,
           timeout_s: float = 600.0, num_threads: int | None = None, in_process: bool = True) -> list[Any]:
     """Run ``fn(group, *args)`` on ``world_size`` ranks and return their results in rank order.
@@ -53,9 +57,21 @@ def spawn(fn: Callable[..., Any], world_size: int, *args: Any, config: ParallelC
     if num_threads is None:
         # Share this machine's cores between the ranks instead of oversubscribing them P times.
         num_threads = max(1, torch.get_num_threads() // world_size)
+    for _ in range(PORT_ATTEMPTS - 1):
+        port = free_loopback_port()
+        try:
+            return _launch(fn, world_size, port, config, timeout_s, num_threads, args)
+        except mp.ProcessRaisedException as err:
+            if "Address already in use" not in str(err):
+                raise
+            log.warning("rendezvous port %d was taken before rank 0 could bind it; trying another", port)
+    return _launch(fn, world_size, free_loopback_port(), config, timeout_s, num_threads, args)
+
+
+def _launch(fn: Callable[..., Any], world_size: int, port: int, config: ParallelConfig, timeout_s: float,
+            num_threads: int, args: tuple) -> list[Any]:
     ctx = mp.get_context("spawn")
     results = ctx.Queue()
-    port = free_loopback_port()
     log.info("starting %d ranks (%s on %s), rendezvous 127.0.0.1:%d", world_size,
              config.resolved_backend, config.device, port)
     procs = mp.start_processes(

@@ -6,6 +6,7 @@ collectives gave it; the parent checks each against slicing the global tensor di
 
 from __future__ import annotations
 
+import socket
 import time
 import types
 
@@ -125,6 +126,22 @@ def test_a_piece_of_the_wrong_size_is_refused_before_any_communication(collectiv
     assert comm.split_sizes(17, 2)[1] == 8
     with pytest.raises(ValueError, match="rank 1 holds 9 of 17 along dim 0, expected 8"):
         collective(torch.zeros(9, 3), 0, 17, group)
+
+
+def _own_rank(group: ShardGroup) -> int:
+    return group.rank
+
+
+@pytest.mark.distributed
+def test_a_rendezvous_port_taken_before_rank_0_binds_it_is_replaced(monkeypatch):
+    # the port is found free, then another process takes it before rank 0 binds it (here: from the start)
+    from alphafold.parallel import launch
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        ports = iter([taken.getsockname()[1]])
+        monkeypatch.setattr(launch, "free_loopback_port", lambda: next(ports, None) or free_loopback_port())
+        assert spawn(_own_rank, 2, timeout_s=120, config=ParallelConfig(rendezvous_timeout_s=30)) == [0, 1]
+        assert next(ports, None) is None, "the taken port was tried first"
 
 
 def test_config_selects_backend_and_device_by_configuration():
