@@ -307,13 +307,14 @@ class FeatureBuilder:
         target_dir = Path(out_dir) / target.name
         user_msa = target.msa or self.config.user_msa
         runs: list[dict] = []
-        found: list[tuple[str, str, str, parsers.Msa]] = []  # (file name, format, text, parsed)
+        # (file name, format, text, parsed, where it was read)
+        found: list[tuple[str, str, str, parsers.Msa, str]] = []
         if user_msa:
             logger.info("%s: using the supplied alignment %s (no MSA search)", target.name, user_msa)
             msa = _read_user_msa(user_msa, target)
             text = parsers.read_text(user_msa)
             fmt = "sto" if parsers.sniff_format(user_msa, text) == "stockholm" else "a3m"
-            found.append((f"user.{fmt}", fmt, text, msa))
+            found.append((f"user.{fmt}", fmt, text, msa, str(user_msa)))
             runs.append({"database": "user", "tool": "user alignment", "file": os.path.abspath(user_msa),
                          "num_hits": len(msa) - 1})
         else:
@@ -322,13 +323,13 @@ class FeatureBuilder:
                 text = path.read_text()
                 msa = (parsers.parse_stockholm(text, str(path)) if meta["format"] == "sto"
                        else parsers.parse_a3m(text, str(path)))
-                found.append((path.name, meta["format"], text, msa))
+                found.append((path.name, meta["format"], text, msa, str(path)))
                 runs.append({"database": searcher.role, **meta})
-        for name, _, _, msa in found:
+        for _, _, _, msa, source in found:
             if not same_query(msa.query, target.sequence):
-                raise UserError(name, "MSA query differs from the target sequence", record=target.name)
+                raise UserError(source, "MSA query differs from the target sequence", record=target.name)
         files = []
-        for name, fmt, text, _ in found:
+        for name, fmt, text, _, _ in found:
             write_text_atomic(target_dir / "msas" / name, text)
             files.append({"name": name, "format": fmt,
                           "sha256": _sha256_file(target_dir / "msas" / name)})

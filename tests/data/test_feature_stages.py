@@ -173,3 +173,18 @@ def test_a_damaged_stage_record_is_a_one_line_error(tmp_path, capsys, record):
     assert features(out, "--stage", "templates") == 2
     err = capsys.readouterr().err
     assert str(msas) in err and "run --stage msa again" in err and "Traceback" not in err
+
+
+def test_a_search_result_for_another_query_is_an_error_naming_its_file(tmp_path, capsys, monkeypatch):
+    # a search tool that wrote another query's alignment: the error gives the result's full path, not the
+    # bare "uniref90.sto" every target's search is called
+    from alphafold.data.msa_pipeline import FeatureBuilder
+
+    foreign = tmp_path / "cached" / "uniref90.a3m"
+    foreign.parent.mkdir()
+    foreign.write_text(">other\nMKTAYIAKQR\n>hit\nMKTAYIAKQK\n")
+    monkeypatch.setattr(FeatureBuilder, "_search", lambda self, target, search: (foreign, {"format": "a3m"}))
+    assert features(tmp_path / "out", "--stage", "msa", *MSA_FLAGS) == 2
+    err = capsys.readouterr().err
+    assert f"{foreign}: record 'HBB_HUMAN': MSA query differs from the target sequence" in err, err
+    assert "Traceback" not in err
