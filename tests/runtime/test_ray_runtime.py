@@ -28,9 +28,11 @@ C = 5
 OPTIONS = GangOptions(cpus_per_rank=1, timeout_s=60, parallel=ParallelConfig(rendezvous_timeout_s=60))
 
 
-def _features(path: Path, n: int, hold: str | None = None) -> Path:
+def _features(path: Path, n: int, hold: str | None = None, fail_on_rank: int | None = None) -> Path:
     rng = np.random.default_rng(n)
     arrays = {"pair": rng.standard_normal((n, n, C)).astype(np.float32)}
+    if fail_on_rank is not None:
+        arrays["fail_on_rank"] = np.array(fail_on_rank)
     if hold:
         arrays["hold"] = np.array(hold.encode())
     save_npz_atomic(path, arrays)
@@ -118,8 +120,7 @@ def test_a_model_error_fails_that_target_only_without_retry(ray_session, tmp_pat
 def test_a_model_error_on_one_rank_of_a_gang_is_not_taken_for_a_dead_worker(ray_session, tmp_path):
     # rank 1 fails alone; rank 0 waits in a collective for it, so it answers no liveness probe until the
     # gang's timeout: busy, not dead, and the target fails once instead of being retried on new gangs
-    bad = _features(tmp_path / "bad.npz", 12)
-    save_npz_atomic(bad, {**load_npz(bad), "fail_on_rank": np.array(1)})
+    bad = _features(tmp_path / "bad.npz", 12, fail_on_rank=1)
     options = GangOptions(cpus_per_rank=1, timeout_s=20, parallel=ParallelConfig(rendezvous_timeout_s=20))
     reports = Driver(PairMixerFactory(C), lambda t: 2, options).run(
         [Target("bad", str(bad), str(tmp_path / "bad_out.npz"), 12)])
